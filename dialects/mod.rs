@@ -1,0 +1,30 @@
+//! The dialect registry: one line per vendor front end.
+//!
+//! A dialect owns its wire format, signature scheme, flow language, status names and error
+//! envelope. It mounts its routes on the shared server and compiles its flow definitions into
+//! the canonical model. Vendor words never leave a dialect's folder.
+
+use std::path::Path;
+
+use crate::model::flow::{DefinitionIssue, Flow};
+use crate::server::AppState;
+
+/// A vendor front end.
+pub trait Dialect: Send + Sync + std::fmt::Debug {
+    /// Short name (`alibaba`, `huawei`): the name of its folder under the flows directory.
+    fn name(&self) -> &'static str;
+    /// The namespace its flows live in when deployed from the flows directory.
+    fn default_namespace(&self) -> String;
+    /// Whether a definition text (from a file without a dialect folder) is written in this
+    /// dialect's flow language.
+    fn recognizes(&self, path: &Path, text: &str) -> bool;
+    /// Compiles a definition into the canonical model; every problem with its field path.
+    fn compile(&self, name: &str, text: &str) -> Result<Flow, Vec<DefinitionIssue>>;
+    /// Adds this dialect's routes to the app.
+    fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState>;
+}
+
+/// Every registered dialect. Add one line here to plug a dialect in.
+pub fn registry() -> Vec<Box<dyn Dialect>> {
+    vec![Box::new(crate::canonical::CanonicalDialect)]
+}

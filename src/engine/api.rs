@@ -1,0 +1,405 @@
+//! The engine's public operations. Dialects call these with canonical values and render the
+//! results; every failure is an [`ApiError`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::callbacks::{CallbackOutcome, Report};
+use super::exec::{serialized_len, Abort};
+use super::runner;
+use super::Engine;
+use crate::model::execution::FlowKey;
+use crate::model::time::now;
+use crate::model::{
+    error_names, ApiError, Event, EventKind, ExecError, ExecutionRecord, ExecutionStatus,
+};
+use crate::store::{ExecutionFilter, FlowRecord, InsertOutcome, Page, StoreError, TokenState};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The flow to run (as looked up by the dialect, possibly a published version).
+    pub flow: FlowRecord,
+    /// Execution name; `None` generates a UUID.
+    pub name: Option<String>,
+    /// Execution input.
+    pub input: Value,
+    /// Dialect extras stored with the execution.
+    pub metadata: Value,
+}
+
+/// Result of an asynchronous start.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The execution.
+    pub record: ExecutionRecord,
+    /// True when a running execution of that name already existed and was returned instead.
+    pub existing: bool,
+}
+
+fn internal(e: StoreError) -> ApiError {
+    ApiError::Internal {
+        message: e.to_string(),
+    }
+}
+
+impl Engine {
+    // ----- flows -----
+
+    /// Deploys a new flow; `FlowAlreadyExists` when the key is taken.
+    pub async fn create_flow(&self, flow: FlowRecord) -> Result<FlowRecord, ApiError> {
+        match self.inner.store.create_flow(flow.clone()).await {
+            Ok(()) => Ok(flow),
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::FlowAlreadyExists {
+                flow: flow.key.name.clone(),
+            }),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Replaces a flow's definition; running executions keep the definition they started with.
+    pub async fn replace_flow(&self, flow: FlowRecord) -> Result<FlowRecord, ApiError> {
+        match self.inner.store.replace_flow(flow.clone()).await {
+            Ok(()) => Ok(flow),
+            Err(StoreError::NotFound(_)) => Err(ApiError::FlowNotFound {
+                flow: flow.key.name.clone(),
+            }),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// A flow by key; `FlowNotFound` when absent.
+    pub async fn flow(&self, key: &FlowKey) -> Result<FlowRecord, ApiError> {
+        self.inner
+            .store
+            .get_flow(key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::FlowNotFound {
+                flow: key.name.clone(),
+            })
+    }
+
+    /// Deletes a flow; its executions become invisible and running ones are stopped.
+    pub async fn delete_flow(&self, key: &FlowKey) -> Result<(), ApiError> {
+        let flow = self.flow(key).await?;
+        self.inner.store.delete_flow(key).await.map_err(internal)?;
+        let running: Vec<String> = self
+            .inner
+            .live
+            .iter()
+            .filter(|l| l.ctx.flow_key == flow.key)
+            .map(|l| l.key().clone())
+            .collect();
+        for id in running {
+            if let Some(l) = self.inner.live.get(&id) {
+                l.ctx.abort(Abort::Stop(ExecError::new(
+                    error_names::STOPPED,
+                    "the flow was deleted",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Flows of a namespace in name order.
+    pub async fn list_flows(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<FlowRecord>, ApiError> {
+        self.inner
+            .store
+            .list_flows(namespace, after, limit)
+            .await
+            .map_err(internal)
+    }
+
+    // ----- executions -----
+
+    fn check_payload(&self, v: &Value) -> Result<(), ApiError> {
+        let limit = self.inner.config.max_payload_bytes;
+        let size = serialized_len(v);
+        if size > limit {
+            return Err(ApiError::PayloadTooLarge { limit, actual: size });
+        }
+        Ok(())
+    }
+
+    fn new_record(&self, req: &StartRequest, name: String) -> (ExecutionRecord, Event) {
+        let started = now();
+        let record = ExecutionRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            flow: req.flow.key.clone(),
+            flow_id: req.flow.id.clone(),
+            mode: req.flow.flow.mode,
+            status: ExecutionStatus::Running,
+            input: Arc::new(req.input.clone()),
+            output: None,
+            error: None,
+            cause: None,
+            started,
+            stopped: None,
+            updated: started,
+            definition: req.flow.definition.clone(),
+            event_count: 1,
+            metadata: req.metadata.clone(),
+        };
+        let first = Event {
+            id: 1,
+            cause_id: 0,
+            time: started,
+            kind: EventKind::ExecutionStarted,
+            state: String::new(),
+            detail: json!({ "input": req.input }),
+        };
+        (record, first)
+    }
+
+    /// Starts an execution asynchronously. A running execution of the same name is returned
+    /// as it is (`existing`); a finished one is `ExecutionAlreadyExists`.
+    pub async fn start(&self, req: StartRequest) -> Result<Started, ApiError> {
+        self.check_payload(&req.input)?;
+        let name = req
+            .name
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (record, first) = self.new_record(&req, name);
+        match self
+            .inner
+            .store
+            .insert_execution(record.clone(), first)
+            .await
+            .map_err(internal)?
+        {
+            InsertOutcome::Inserted => {
+                runner::launch(&self.inner, &record, req.flow.flow.clone());
+                Ok(Started {
+                    record,
+                    existing: false,
+                })
+            }
+            InsertOutcome::Existing(r) if r.is_terminal() => Err(ApiError::ExecutionAlreadyExists {
+                flow: r.flow.name.clone(),
+                execution: r.name.clone(),
+            }),
+            InsertOutcome::Existing(r) => Ok(Started {
+                record: r,
+                existing: true,
+            }),
+        }
+    }
+
+    /// Starts an execution and waits for its end. With `unique_suffix`, the name becomes
+    /// `{name}:{uuid}` so the same name can be used for every call.
+    pub async fn start_sync(
+        &self,
+        req: StartRequest,
+        unique_suffix: bool,
+    ) -> Result<ExecutionRecord, ApiError> {
+        self.check_payload(&req.input)?;
+        let name = match (&req.name, unique_suffix) {
+            (Some(n), true) => format!("{n}:{}", uuid::Uuid::new_v4()),
+            (Some(n), false) => n.clone(),
+            (None, _) => uuid::Uuid::new_v4().to_string(),
+        };
+        let (record, first) = self.new_record(&req, name);
+        match self
+            .inner
+            .store
+            .insert_execution(record.clone(), first)
+            .await
+            .map_err(internal)?
+        {
+            InsertOutcome::Inserted => {}
+            InsertOutcome::Existing(r) => {
+                return Err(ApiError::ExecutionAlreadyExists {
+                    flow: r.flow.name.clone(),
+                    execution: r.name.clone(),
+                })
+            }
+        }
+        let mut done = runner::launch(&self.inner, &record, req.flow.flow.clone());
+        let _ = done.wait_for(|d| *d).await;
+        self.execution(&record.id).await
+    }
+
+    /// An execution by id.
+    pub async fn execution(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
+        self.inner
+            .store
+            .get_execution(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::ExecutionNotFound {
+                flow: String::new(),
+                execution: id.to_string(),
+            })
+    }
+
+    /// An execution of a flow by name.
+    pub async fn find_execution(
+        &self,
+        flow: &FlowRecord,
+        name: &str,
+    ) -> Result<ExecutionRecord, ApiError> {
+        self.inner
+            .store
+            .find_execution(&flow.id, name)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::ExecutionNotFound {
+                flow: flow.key.name.clone(),
+                execution: name.to_string(),
+            })
+    }
+
+    /// Waits until the execution ends or `max` passes, then returns its current record.
+    /// Wakes on completion; never polls.
+    pub async fn wait_execution(&self, id: &str, max: Duration) -> Result<ExecutionRecord, ApiError> {
+        let done = self.inner.live.get(id).map(|l| l.done.clone());
+        if let Some(mut done) = done {
+            let _ = tokio::time::timeout(max, done.wait_for(|d| *d)).await;
+        }
+        self.execution(id).await
+    }
+
+    /// Stops a running execution with an optional error and cause; returns its final record.
+    /// Stopping a finished execution is `InvalidState`.
+    pub async fn stop(
+        &self,
+        id: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<ExecutionRecord, ApiError> {
+        let live = self
+            .inner
+            .live
+            .get(id)
+            .map(|l| (l.ctx.clone(), l.done.clone()));
+        let Some((ctx, mut done)) = live else {
+            let r = self.execution(id).await?;
+            if r.is_terminal() {
+                return Err(ApiError::InvalidState {
+                    message: format!(
+                        "execution '{}' has already finished with status {:?}",
+                        r.name, r.status
+                    ),
+                });
+            }
+            return Ok(r);
+        };
+        ctx.abort(Abort::Stop(ExecError::new(
+            error.unwrap_or_else(|| error_names::STOPPED.to_string()),
+            cause.unwrap_or_default(),
+        )));
+        let _ = done.wait_for(|d| *d).await;
+        self.execution(id).await
+    }
+
+    /// Executions of a flow in start order, filtered and paged.
+    pub async fn list_executions(
+        &self,
+        flow: &FlowRecord,
+        filter: &ExecutionFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ExecutionRecord>, ApiError> {
+        self.inner
+            .store
+            .list_executions(&flow.id, filter, cursor, limit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(c) => ApiError::InvalidArgument {
+                    message: format!("the paging token '{c}' is not valid"),
+                },
+                other => internal(other),
+            })
+    }
+
+    /// History events after `after`, at most `limit`.
+    pub async fn history(
+        &self,
+        execution: &ExecutionRecord,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<Event>, ApiError> {
+        self.inner
+            .store
+            .history(&execution.id, after, limit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::ExecutionNotFound {
+                    flow: execution.flow.name.clone(),
+                    execution: execution.name.clone(),
+                },
+                other => internal(other),
+            })
+    }
+
+    /// Completes a callback task with an output; returns the id of the event recorded.
+    pub async fn report_success(&self, token: &str, output: Value) -> Result<u64, ApiError> {
+        self.check_payload(&output)?;
+        self.report(token, CallbackOutcome::Succeeded(output)).await
+    }
+
+    /// Fails a callback task with an error and cause; returns the id of the event recorded.
+    pub async fn report_failure(
+        &self,
+        token: &str,
+        error: String,
+        cause: String,
+    ) -> Result<u64, ApiError> {
+        self.report(token, CallbackOutcome::Failed(ExecError::new(error, cause)))
+            .await
+    }
+
+    async fn report(&self, token: &str, outcome: CallbackOutcome) -> Result<u64, ApiError> {
+        let rec = self
+            .inner
+            .store
+            .get_token(token)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::TaskNotFound {
+                token: token.to_string(),
+            })?;
+        if rec.status == TokenState::Completed {
+            return Err(ApiError::TaskAlreadyCompleted {
+                token: token.to_string(),
+            });
+        }
+        let Some(waiter) = self.inner.callbacks.take(token) else {
+            return Err(ApiError::TaskAlreadyCompleted {
+                token: token.to_string(),
+            });
+        };
+        match self.inner.store.complete_token(token).await {
+            Ok(_) => {}
+            Err(StoreError::AlreadyCompleted(_)) => {
+                return Err(ApiError::TaskAlreadyCompleted {
+                    token: token.to_string(),
+                })
+            }
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiError::TaskNotFound {
+                    token: token.to_string(),
+                })
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if waiter.send(Report { outcome, reply: tx }).is_err() {
+            return Err(ApiError::TaskAlreadyCompleted {
+                token: token.to_string(),
+            });
+        }
+        rx.await.map_err(|_| ApiError::TaskAlreadyCompleted {
+            token: token.to_string(),
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! Engine settings (`[engine]` in the configuration file).
+
+use serde::{Deserialize, Serialize};
+
+/// Tunables and limits of the engine. Every limit defaults to the clouds' values.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Multiplies every Wait and retry back-off; 0 skips them (fast tests), 1 is real time.
+    pub time_scale: f64,
+    /// Cap on an Express execution's run time, in seconds (the clouds: 5 minutes).
+    pub express_timeout_seconds: f64,
+    /// Cap on a Standard execution's run time, in seconds (the clouds: one year).
+    pub standard_timeout_seconds: f64,
+    /// Largest execution input, state input/output or task result, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most history events one execution may record before it fails.
+    pub max_history_events: u64,
+    /// Concurrency of a Map state that sets none.
+    pub default_map_concurrency: u32,
+    /// Finished Express executions kept in memory (oldest dropped first).
+    pub express_retention: usize,
+    /// Finished Standard executions kept by the memory store (oldest dropped first).
+    pub standard_retention: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            time_scale: 1.0,
+            express_timeout_seconds: 300.0,
+            standard_timeout_seconds: 365.0 * 24.0 * 3600.0,
+            max_payload_bytes: 256 * 1024,
+            max_history_events: 5000,
+            default_map_concurrency: 40,
+            express_retention: 10_000,
+            standard_retention: 100_000,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Every problem with these settings, each as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut check = |ok: bool, field: &str, msg: &str| {
+            if !ok {
+                out.push((format!("engine.{field}"), msg.to_string()));
+            }
+        };
+        check(
+            self.time_scale.is_finite() && self.time_scale >= 0.0,
+            "time_scale",
+            "must be a number >= 0",
+        );
+        check(
+            self.express_timeout_seconds.is_finite() && self.express_timeout_seconds > 0.0,
+            "express_timeout_seconds",
+            "must be a number > 0",
+        );
+        check(
+            self.standard_timeout_seconds.is_finite() && self.standard_timeout_seconds > 0.0,
+            "standard_timeout_seconds",
+            "must be a number > 0",
+        );
+        check(self.max_payload_bytes > 0, "max_payload_bytes", "must be > 0");
+        check(self.max_history_events >= 2, "max_history_events", "must be >= 2");
+        check(self.default_map_concurrency > 0, "default_map_concurrency", "must be > 0");
+        out
+    }
+}

@@ -1,0 +1,218 @@
+//! The context of one running execution: event numbering and commits, cancellation, the
+//! execution-wide `$global`, and the canonical `$context` object.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use crate::model::error_names;
+use crate::model::execution::FlowKey;
+use crate::model::time::Timestamp;
+use crate::model::{Event, EventKind, ExecError, Flow};
+use crate::store::StoreError;
+
+/// Why a piece of the interpreter stopped early.
+#[derive(Debug)]
+pub(crate) enum Interrupt {
+    /// An error that retry/catch policies may handle.
+    Error(ExecError),
+    /// The execution (or the enclosing Parallel/Map) was cancelled: unwind without handling.
+    Cancelled,
+}
+
+impl Interrupt {
+    /// A store failure, surfaced as a runtime error of the execution.
+    pub(crate) fn store(e: StoreError) -> Interrupt {
+        Interrupt::Error(ExecError::new(error_names::RUNTIME, format!("store failure: {e}")))
+    }
+
+    /// A runtime error with a cause.
+    pub(crate) fn runtime(cause: impl Into<String>) -> Interrupt {
+        Interrupt::Error(ExecError::new(error_names::RUNTIME, cause))
+    }
+}
+
+impl From<ExecError> for Interrupt {
+    fn from(e: ExecError) -> Self {
+        Interrupt::Error(e)
+    }
+}
+
+/// Why the root cancellation token was triggered.
+#[derive(Debug, Clone)]
+pub(crate) enum Abort {
+    /// StopExecution (or terminate) with this error and cause.
+    Stop(ExecError),
+    /// The execution must fail with this error (history limit).
+    Fail(ExecError),
+    /// The execution timeout passed.
+    TimedOut,
+}
+
+/// Everything a running execution shares across its states and branches.
+#[derive(Debug)]
+pub(crate) struct ExecCtx {
+    pub(crate) engine: Arc<Inner>,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) flow: Arc<Flow>,
+    pub(crate) flow_key: FlowKey,
+    pub(crate) input: Arc<Value>,
+    pub(crate) started: Timestamp,
+    pub(crate) root_cancel: CancellationToken,
+    pub(crate) abort: Mutex<Option<Abort>>,
+    pub(crate) global: Mutex<Value>,
+    next_event: AtomicU64,
+}
+
+impl ExecCtx {
+    /// A context whose next event id follows `first_event_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        engine: Arc<Inner>,
+        id: String,
+        name: String,
+        flow: Arc<Flow>,
+        flow_key: FlowKey,
+        input: Arc<Value>,
+        started: Timestamp,
+        first_event_id: u64,
+    ) -> Self {
+        ExecCtx {
+            engine,
+            id,
+            name,
+            flow,
+            flow_key,
+            input,
+            started,
+            root_cancel: CancellationToken::new(),
+            abort: Mutex::new(None),
+            global: Mutex::new(Value::Object(Map::new())),
+            next_event: AtomicU64::new(first_event_id + 1),
+        }
+    }
+
+    /// Cancels the whole execution for `reason` (the first reason wins).
+    pub(crate) fn abort(&self, reason: Abort) {
+        let mut a = self.abort.lock().expect("abort lock");
+        if a.is_none() {
+            *a = Some(reason);
+        }
+        drop(a);
+        self.root_cancel.cancel();
+    }
+
+    /// Id of the most recently numbered event.
+    pub(crate) fn last_event_id(&self) -> u64 {
+        self.next_event.load(Ordering::Relaxed) - 1
+    }
+
+    /// Builds an event with the next id.
+    pub(crate) fn event(&self, kind: EventKind, state: &str, cause: u64, detail: Value) -> Event {
+        Event {
+            id: self.next_event.fetch_add(1, Ordering::Relaxed),
+            cause_id: cause,
+            time: Utc::now(),
+            kind,
+            state: state.to_string(),
+            detail,
+        }
+    }
+
+    /// Commits one event (then the caller acts on it). Past the history limit, the execution
+    /// is aborted as failed and the caller unwinds.
+    pub(crate) async fn emit(
+        &self,
+        kind: EventKind,
+        state: &str,
+        cause: u64,
+        detail: Value,
+    ) -> Result<u64, Interrupt> {
+        let event = self.event(kind, state, cause, detail);
+        let id = event.id;
+        if id > self.engine.config.max_history_events {
+            self.abort(Abort::Fail(ExecError::new(
+                error_names::HISTORY_LIMIT,
+                format!(
+                    "the execution exceeded {} history events",
+                    self.engine.config.max_history_events
+                ),
+            )));
+            return Err(Interrupt::Cancelled);
+        }
+        self.engine
+            .store
+            .commit(&self.id, vec![event], None)
+            .await
+            .map_err(Interrupt::store)?;
+        Ok(id)
+    }
+
+    /// The canonical `$context` object for a state (see docs/expressions.md).
+    pub(crate) fn context_value(&self, state: &StateInfo<'_>) -> Value {
+        json!({
+            "execution": {
+                "id": self.id,
+                "name": self.name,
+                "input": *self.input,
+                "start_time": self.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            },
+            "flow": {"name": self.flow_key.name, "namespace": self.flow_key.namespace},
+            "state": {
+                "name": state.name,
+                "input": state.input,
+                "retry_count": state.retry_count,
+                "task_token": state.task_token,
+                "event_id": state.event_id,
+                "error": state.error.map(|e| json!({"error": e.name, "cause": e.cause})),
+            },
+        })
+    }
+
+    /// Checks a payload against the size limit.
+    pub(crate) fn check_size(&self, what: &str, v: &Value) -> Result<(), Interrupt> {
+        let limit = self.engine.config.max_payload_bytes;
+        // Cheap upper bound first: most payloads are tiny.
+        let size = serialized_len(v);
+        if size > limit {
+            return Err(Interrupt::Error(ExecError::new(
+                error_names::PAYLOAD_TOO_LARGE,
+                format!("{what} is {size} bytes, more than the limit of {limit} bytes"),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What `$context.state` shows about the current state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateInfo<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) input: &'a Value,
+    pub(crate) retry_count: u32,
+    pub(crate) task_token: Option<&'a str>,
+    pub(crate) event_id: u64,
+    pub(crate) error: Option<&'a ExecError>,
+}
+
+/// Length of the compact JSON serialization of `v`, without allocating it.
+pub(crate) fn serialized_len(v: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}

@@ -1,0 +1,150 @@
+//! The execution envelope: spawn, execution timeout, the final status and event, and the
+//! completion notice that wakes long polls and sync starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::exec::{Abort, ExecCtx, Interrupt};
+use super::scope::{eval_template, run_scope};
+use super::Inner;
+use crate::model::expr::Vars;
+use crate::model::time::now;
+use crate::model::{error_names, EventKind, ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
+use crate::store::ExecutionUpdate;
+
+/// An execution running in this process.
+#[derive(Debug)]
+pub(crate) struct LiveExecution {
+    pub(crate) ctx: Arc<ExecCtx>,
+    pub(crate) done: watch::Receiver<bool>,
+}
+
+/// Starts running a freshly inserted execution; the receiver turns `true` when it has ended
+/// and its final state is committed.
+pub(crate) fn launch(inner: &Arc<Inner>, record: &ExecutionRecord, flow: Arc<Flow>) -> watch::Receiver<bool> {
+    let ctx = Arc::new(ExecCtx::new(
+        inner.clone(),
+        record.id.clone(),
+        record.name.clone(),
+        flow,
+        record.flow.clone(),
+        record.input.clone(),
+        record.started,
+        record.event_count,
+    ));
+    let (tx, rx) = watch::channel(false);
+    inner.live.insert(
+        record.id.clone(),
+        LiveExecution {
+            ctx: ctx.clone(),
+            done: rx.clone(),
+        },
+    );
+    let timeout = timeout_of(&inner.config, &ctx.flow);
+    tokio::spawn(run(ctx, tx, timeout));
+    rx
+}
+
+fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
+    let cap = match flow.mode {
+        ExecutionMode::Express => config.express_timeout_seconds,
+        ExecutionMode::Standard => config.standard_timeout_seconds,
+    };
+    let secs = flow.timeout_seconds.map_or(cap, |t| t.min(cap));
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+async fn run(ctx: Arc<ExecCtx>, done: watch::Sender<bool>, timeout: Duration) {
+    let cancel = ctx.root_cancel.clone();
+    let body = async {
+        let input = match &ctx.flow.input {
+            None => (*ctx.input).clone(),
+            Some(t) => {
+                let mut vars = Vars::new(&ctx.input);
+                vars.consts = Some(&ctx.flow.constants);
+                eval_template(&ctx, t, vars, None)?
+            }
+        };
+        run_scope(&ctx, &ctx.flow.root, input, 1, &cancel).await
+    };
+    tokio::pin!(body);
+    let outcome = tokio::select! {
+        r = &mut body => r,
+        _ = tokio::time::sleep(timeout) => {
+            ctx.abort(Abort::TimedOut);
+            body.await
+        }
+    };
+    let outcome = match outcome {
+        Ok((output, last)) => match ctx.check_size("the execution output", &output) {
+            Ok(()) => Ok((output, last)),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let last = ctx.last_event_id();
+    let stopped = now();
+    let (kind, detail, update) = match outcome {
+        Ok((output, _)) => (
+            EventKind::ExecutionSucceeded,
+            json!({ "output": output }),
+            ExecutionUpdate {
+                status: Some(ExecutionStatus::Succeeded),
+                output: Some(Arc::new(output)),
+                stopped: Some(stopped),
+                ..Default::default()
+            },
+        ),
+        Err(Interrupt::Error(e)) => failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped),
+        Err(Interrupt::Cancelled) => {
+            let reason = ctx.abort.lock().expect("abort lock").clone();
+            match reason {
+                Some(Abort::Stop(e)) => failed(EventKind::ExecutionStopped, ExecutionStatus::Stopped, e, stopped),
+                Some(Abort::Fail(e)) => failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped),
+                Some(Abort::TimedOut) => failed(
+                    EventKind::ExecutionTimedOut,
+                    ExecutionStatus::TimedOut,
+                    ExecError::new(
+                        error_names::EXECUTION_TIMEOUT,
+                        format!("the execution did not finish within {} seconds", timeout.as_secs_f64()),
+                    ),
+                    stopped,
+                ),
+                None => failed(
+                    EventKind::ExecutionFailed,
+                    ExecutionStatus::Failed,
+                    ExecError::new(error_names::RUNTIME, "the execution was cancelled"),
+                    stopped,
+                ),
+            }
+        }
+    };
+    let event = ctx.event(kind, "", last, detail);
+    if let Err(e) = ctx.engine.store.commit(&ctx.id, vec![event], Some(update)).await {
+        tracing::error!(execution = %ctx.id, error = %e, "could not commit the end of an execution");
+    }
+    ctx.engine.live.remove(&ctx.id);
+    let _ = done.send(true);
+}
+
+fn failed(
+    kind: EventKind,
+    status: ExecutionStatus,
+    e: ExecError,
+    stopped: crate::model::time::Timestamp,
+) -> (EventKind, serde_json::Value, ExecutionUpdate) {
+    (
+        kind,
+        json!({ "error": e.name, "cause": e.cause }),
+        ExecutionUpdate {
+            status: Some(status),
+            error: Some(e.name),
+            cause: Some(e.cause),
+            stopped: Some(stopped),
+            ..Default::default()
+        },
+    )
+}

@@ -1,0 +1,201 @@
+//! Parallel and Map: run scopes concurrently within the execution's task, with a concurrency
+//! bound, failing fast (the first error cancels the siblings that are still running).
+
+use futures::future::BoxFuture;
+use futures::{Future, StreamExt};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
+use crate::engine::scope::{eval_template, run_scope, Frame, KindOutcome};
+use crate::model::expr::{Var, Vars};
+use crate::model::flow::{MapSpec, ParallelSpec, Scope, State};
+use crate::model::{EventKind, ExecError};
+
+/// Runs every branch on the same input; result = array of branch outputs in branch order.
+pub(crate) async fn parallel<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    spec: &'a ParallelSpec,
+    input: &Value,
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let n = spec.branches.len();
+    let limit = bound(spec.max_concurrency, n);
+    let jobs = spec
+        .branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i, b, input.clone()))
+        .collect::<Vec<_>>();
+    let results = fan_out(
+        ctx,
+        &state.name,
+        jobs,
+        limit,
+        *cause,
+        cancel,
+        (EventKind::BranchEntered, EventKind::BranchExited),
+    )
+    .await?;
+    *cause = results.1;
+    Ok(KindOutcome::value(Value::Array(results.0)))
+}
+
+/// Runs the processor once per item; result = array of iteration outputs in item order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn map<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    spec: &'a MapSpec,
+    input: &Value,
+    frame: Frame<'_>,
+    info: &StateInfo<'_>,
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let context = spec
+        .items
+        .references(Var::Context)
+        .then(|| ctx.context_value(info));
+    let mut vars = Vars::new(input);
+    vars.scope_input = Some(frame.scope_input);
+    vars.scope_local = frame.scope_local;
+    vars.consts = Some(&ctx.flow.constants);
+    vars.context = context.as_ref();
+    let items = spec
+        .items
+        .eval(&vars)
+        .map_err(|e| Interrupt::runtime(format!("items '{}': {e}", spec.items.text())))?;
+    let Value::Array(items) = items else {
+        return Err(Interrupt::runtime(format!(
+            "items '{}' gave {items}, not an array",
+            spec.items.text()
+        )));
+    };
+    let mut jobs = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let iteration_input = match &spec.item {
+            None => item,
+            Some(t) => {
+                let index = json!(i);
+                let mut vars = Vars::new(input);
+                vars.item = Some(&item);
+                vars.index = Some(&index);
+                vars.scope_input = Some(frame.scope_input);
+                vars.scope_local = frame.scope_local;
+                vars.consts = Some(&ctx.flow.constants);
+                eval_template(ctx, t, vars, Some(info))?
+            }
+        };
+        jobs.push((i, &*spec.processor, iteration_input));
+    }
+    let default = ctx.engine.config.default_map_concurrency;
+    let limit = bound(spec.max_concurrency.filter(|&c| c > 0).or(Some(default)), jobs.len());
+    let results = fan_out(
+        ctx,
+        &state.name,
+        jobs,
+        limit,
+        *cause,
+        cancel,
+        (EventKind::IterationEntered, EventKind::IterationExited),
+    )
+    .await?;
+    *cause = results.1;
+    Ok(KindOutcome::value(Value::Array(results.0)))
+}
+
+fn bound(max: Option<u32>, n: usize) -> usize {
+    match max {
+        Some(c) if c > 0 => (c as usize).min(n.max(1)),
+        _ => n.max(1),
+    }
+}
+
+/// Runs `(index, scope, input)` jobs with at most `limit` at once. The first error cancels
+/// the others and is returned; otherwise the outputs in index order and the last event id.
+async fn fan_out<'a>(
+    ctx: &'a ExecCtx,
+    name: &'a str,
+    jobs: Vec<(usize, &'a Scope, Value)>,
+    limit: usize,
+    cause: u64,
+    cancel: &'a CancellationToken,
+    kinds: (EventKind, EventKind),
+) -> Result<(Vec<Value>, u64), Interrupt> {
+    let n = jobs.len();
+    let child = cancel.child_token();
+    let mut futures: Vec<BoxFuture<'a, Result<(usize, Value, u64), Interrupt>>> =
+        Vec::with_capacity(n);
+    for (i, scope, input) in jobs {
+        futures.push(Box::pin(one(ctx, name, i, scope, input, cause, child.clone(), kinds)));
+    }
+    let mut stream = futures::stream::iter(futures).buffer_unordered(limit);
+    let mut results = vec![Value::Null; n];
+    let mut first_err: Option<ExecError> = None;
+    let mut last = cause;
+    while let Some(r) = stream.next().await {
+        match r {
+            Ok((i, v, id)) => {
+                results[i] = v;
+                last = last.max(id);
+            }
+            Err(Interrupt::Error(e)) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                    child.cancel();
+                }
+            }
+            Err(Interrupt::Cancelled) => {}
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(Interrupt::Cancelled);
+    }
+    if let Some(e) = first_err {
+        return Err(Interrupt::Error(e));
+    }
+    Ok((results, last))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one<'a>(
+    ctx: &'a ExecCtx,
+    name: &'a str,
+    index: usize,
+    scope: &'a Scope,
+    input: Value,
+    cause: u64,
+    cancel: CancellationToken,
+    (enter, exit): (EventKind, EventKind),
+) -> impl Future<Output = Result<(usize, Value, u64), Interrupt>> + 'a {
+    async move {
+        if cancel.is_cancelled() {
+            return Err(Interrupt::Cancelled);
+        }
+        let entered = ctx
+            .emit(enter, name, cause, json!({ "index": index, "input": input }))
+            .await?;
+        match run_scope(ctx, scope, input, entered, &cancel).await {
+            Ok((out, last)) => {
+                let id = ctx
+                    .emit(exit, name, last, json!({ "index": index, "output": out }))
+                    .await?;
+                Ok((index, out, id))
+            }
+            Err(Interrupt::Error(e)) => {
+                ctx.emit(
+                    exit,
+                    name,
+                    entered,
+                    json!({ "index": index, "error": e.name, "cause": e.cause }),
+                )
+                .await?;
+                Err(Interrupt::Error(e))
+            }
+            Err(Interrupt::Cancelled) => Err(Interrupt::Cancelled),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Task: resolve the target through the function bindings, call it with a timeout, or hand a
+//! task token out and wait for its report.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::callbacks::{self, CallbackOutcome, Report};
+use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
+use crate::engine::scope::{eval_template, Frame, KindOutcome};
+use crate::engine::states::wait::amount;
+use crate::invoke::{Invocation, InvokeError};
+use crate::model::error_names;
+use crate::model::expr::Vars;
+use crate::model::flow::{State, TaskMode, TaskSpec};
+use crate::model::{EventKind, ExecError};
+use crate::store::{TaskTokenRecord, TokenState};
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    spec: &'a TaskSpec,
+    input: &Value,
+    frame: Frame<'_>,
+    info: &StateInfo<'_>,
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let name = state.name.as_str();
+    let token = (spec.mode == TaskMode::WaitForCallback).then(callbacks::new_token);
+    let info = StateInfo {
+        task_token: token.as_deref(),
+        ..*info
+    };
+    let event = match &spec.parameters {
+        None => input.clone(),
+        Some(t) => {
+            let mut vars = Vars::new(input);
+            vars.scope_input = Some(frame.scope_input);
+            vars.scope_local = frame.scope_local;
+            vars.consts = Some(&ctx.flow.constants);
+            eval_template(ctx, t, vars, Some(&info))?
+        }
+    };
+    ctx.check_size(&format!("the event of task '{name}'"), &event)?;
+    let timeout = match &spec.timeout_seconds {
+        None => None,
+        Some(a) => {
+            let s = amount(ctx, a, input, &info)?;
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(Interrupt::runtime(format!("task timeout {s} is not valid")));
+            }
+            (s > 0.0).then(|| Duration::from_secs_f64(s))
+        }
+    };
+    *cause = ctx
+        .emit(
+            EventKind::TaskScheduled,
+            name,
+            *cause,
+            json!({ "resource": spec.resource, "input": event, "attempt": info.retry_count, "task_token": token }),
+        )
+        .await?;
+    let Some(binding) = ctx.engine.functions.resolve(&spec.resource) else {
+        let err = ExecError::new(
+            error_names::FUNCTION_NOT_FOUND,
+            format!("no [[functions]] binding matches '{}'", spec.resource),
+        );
+        return fail(ctx, name, cause, err).await;
+    };
+    let waiter = match &token {
+        None => None,
+        Some(t) => {
+            ctx.engine
+                .store
+                .put_token(TaskTokenRecord {
+                    token: t.clone(),
+                    execution_id: ctx.id.clone(),
+                    flow: ctx.flow_key.clone(),
+                    execution_name: ctx.name.clone(),
+                    state: name.to_string(),
+                    status: TokenState::Waiting,
+                    created: chrono::Utc::now(),
+                })
+                .await
+                .map_err(Interrupt::store)?;
+            Some(ctx.engine.callbacks.register(t))
+        }
+    };
+    *cause = ctx
+        .emit(
+            EventKind::TaskStarted,
+            name,
+            *cause,
+            json!({ "resource": spec.resource, "attempt": info.retry_count }),
+        )
+        .await?;
+    let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+    let call = Invocation {
+        resource: spec.resource.clone(),
+        event,
+        attempt: info.retry_count,
+        execution_id: ctx.id.clone(),
+        execution_name: ctx.name.clone(),
+        flow_name: ctx.flow_key.name.clone(),
+        state_name: name.to_string(),
+        task_token: token.clone(),
+        timeout,
+    };
+    let called = tokio::select! {
+        r = binding.invoker.invoke(&call) => Some(r),
+        _ = sleep_until(deadline) => None,
+        _ = cancel.cancelled() => {
+            release(ctx, token.as_deref()).await;
+            return Err(Interrupt::Cancelled);
+        }
+    };
+    let result = match called {
+        None => {
+            release(ctx, token.as_deref()).await;
+            return timed_out(ctx, name, cause, timeout).await;
+        }
+        Some(Err(e)) => {
+            release(ctx, token.as_deref()).await;
+            return fail(ctx, name, cause, invoke_error(e)).await;
+        }
+        Some(Ok(v)) => v,
+    };
+    let result = match (waiter, &token) {
+        (Some(rx), Some(t)) => {
+            *cause = ctx
+                .emit(EventKind::TaskSubmitted, name, *cause, json!({ "task_token": t }))
+                .await?;
+            let report: Option<Report> = tokio::select! {
+                r = rx => r.ok(),
+                _ = sleep_until(deadline) => None,
+                _ = cancel.cancelled() => {
+                    release(ctx, Some(t)).await;
+                    return Err(Interrupt::Cancelled);
+                }
+            };
+            let Some(report) = report else {
+                release(ctx, Some(t)).await;
+                return timed_out(ctx, name, cause, timeout).await;
+            };
+            match report.outcome {
+                CallbackOutcome::Succeeded(v) => {
+                    if let Err(e) = check_result(ctx, spec, name, &v) {
+                        let id = record_failure(ctx, name, cause, &e).await?;
+                        let _ = report.reply.send(id);
+                        return Err(Interrupt::Error(e));
+                    }
+                    *cause = ctx
+                        .emit(EventKind::TaskSucceeded, name, *cause, json!({ "output": v }))
+                        .await?;
+                    let _ = report.reply.send(*cause);
+                    return Ok(KindOutcome::value(v));
+                }
+                CallbackOutcome::Failed(e) => {
+                    let id = record_failure(ctx, name, cause, &e).await?;
+                    let _ = report.reply.send(id);
+                    return Err(Interrupt::Error(e));
+                }
+            }
+        }
+        _ => result,
+    };
+    if let Err(e) = check_result(ctx, spec, name, &result) {
+        return fail(ctx, name, cause, e).await;
+    }
+    *cause = ctx
+        .emit(EventKind::TaskSucceeded, name, *cause, json!({ "output": result }))
+        .await?;
+    Ok(KindOutcome::value(result))
+}
+
+/// Applies the size limit, the object requirement and the `fail_when` condition.
+fn check_result(ctx: &ExecCtx, spec: &TaskSpec, name: &str, v: &Value) -> Result<(), ExecError> {
+    if let Err(Interrupt::Error(e)) = ctx.check_size(&format!("the result of task '{name}'"), v) {
+        return Err(e);
+    }
+    if spec.result_must_be_object && !v.is_object() {
+        return Err(ExecError::new(
+            error_names::INVALID_OUTPUT,
+            format!("task '{name}' returned {v}, which is not a JSON object"),
+        ));
+    }
+    if let Some(cond) = &spec.fail_when {
+        let mut vars = Vars::new(v);
+        vars.result = Some(v);
+        vars.consts = Some(&ctx.flow.constants);
+        let hit = cond.eval_bool(&vars).map_err(|e| {
+            ExecError::new(error_names::RUNTIME, format!("condition '{}': {e}", cond.text()))
+        })?;
+        if hit {
+            let mut e = ExecError::new(
+                spec.fail_error.clone().unwrap_or_else(|| error_names::RUNTIME.to_string()),
+                format!("task '{name}' result matched '{}'", cond.text()),
+            );
+            e.data = Some(v.clone());
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn invoke_error(e: InvokeError) -> ExecError {
+    match e {
+        InvokeError::Function { error_type, message } => ExecError::new(error_type, message),
+        InvokeError::Invocation { code, message } => {
+            ExecError::new(format!("{}{code}", error_names::INVOKE_PREFIX), message)
+        }
+    }
+}
+
+async fn record_failure(
+    ctx: &ExecCtx,
+    name: &str,
+    cause: &mut u64,
+    err: &ExecError,
+) -> Result<u64, Interrupt> {
+    *cause = ctx
+        .emit(
+            EventKind::TaskFailed,
+            name,
+            *cause,
+            json!({ "error": err.name, "cause": err.cause }),
+        )
+        .await?;
+    Ok(*cause)
+}
+
+async fn fail<'a>(
+    ctx: &ExecCtx,
+    name: &str,
+    cause: &mut u64,
+    err: ExecError,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    record_failure(ctx, name, cause, &err).await?;
+    Err(Interrupt::Error(err))
+}
+
+async fn timed_out<'a>(
+    ctx: &ExecCtx,
+    name: &str,
+    cause: &mut u64,
+    timeout: Option<Duration>,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let secs = timeout.map(|d| d.as_secs_f64()).unwrap_or_default();
+    let err = ExecError::new(
+        error_names::TASK_TIMEOUT,
+        format!("task '{name}' did not complete within {secs} seconds"),
+    );
+    *cause = ctx
+        .emit(
+            EventKind::TaskTimedOut,
+            name,
+            *cause,
+            json!({ "error": err.name, "cause": err.cause }),
+        )
+        .await?;
+    Err(Interrupt::Error(err))
+}
+
+/// Marks a token completed when its task stops waiting, so a late report is refused.
+async fn release(ctx: &ExecCtx, token: Option<&str>) {
+    if let Some(t) = token {
+        ctx.engine.callbacks.take(t);
+        let _ = ctx.engine.store.complete_token(t).await;
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,98 @@
+//! Wait: by a duration or until a timestamp, scaled by the engine's time scale.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::clock;
+use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
+use crate::engine::scope::KindOutcome;
+use crate::model::expr::{Expr, Vars};
+use crate::model::flow::{Amount, State, WaitSpec};
+use crate::model::EventKind;
+
+pub(crate) async fn run<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    spec: &'a WaitSpec,
+    input: &Value,
+    info: &StateInfo<'_>,
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let until_text = match (&spec.until, &spec.until_expr) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(e)) => match eval(ctx, e, input, info)? {
+            Value::String(s) => Some(s),
+            other => {
+                return Err(Interrupt::runtime(format!(
+                    "wait timestamp '{}' is not a string: {other}",
+                    e.text()
+                )))
+            }
+        },
+        (None, None) => None,
+    };
+    let seconds = match (until_text, &spec.seconds) {
+        (None, None) => return Err(Interrupt::runtime("the wait has no duration")),
+        (None, Some(a)) => amount(ctx, a, input, info)?,
+        (Some(text), _) => {
+            let until: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
+                .map_err(|_| Interrupt::runtime(format!("'{text}' is not an RFC 3339 timestamp")))?
+                .with_timezone(&Utc);
+            ((until - Utc::now()).num_milliseconds() as f64 / 1000.0).max(0.0)
+        }
+    };
+    if seconds < 0.0 || !seconds.is_finite() {
+        return Err(Interrupt::runtime(format!("wait of {seconds} seconds is not valid")));
+    }
+    let real = clock::scaled(seconds, ctx.engine.config.time_scale);
+    let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
+    *cause = ctx
+        .emit(
+            EventKind::WaitStarted,
+            &state.name,
+            *cause,
+            json!({ "seconds": seconds, "until": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }),
+        )
+        .await?;
+    clock::sleep_recorded(ctx, &state.name, real, cancel).await?;
+    *cause = ctx.emit(EventKind::WaitEnded, &state.name, *cause, json!({})).await?;
+    Ok(KindOutcome::value(input.clone()))
+}
+
+/// Evaluates an [`Amount`] to a number of seconds.
+pub(crate) fn amount(
+    ctx: &ExecCtx,
+    a: &Amount,
+    input: &Value,
+    info: &StateInfo<'_>,
+) -> Result<f64, Interrupt> {
+    match a {
+        Amount::Fixed(v) => Ok(*v),
+        Amount::Expr(e) => match eval(ctx, e, input, info)? {
+            Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| Interrupt::runtime(format!("'{}' is not a number", e.text()))),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| Interrupt::runtime(format!("'{}' gave '{s}', not a number", e.text()))),
+            other => Err(Interrupt::runtime(format!(
+                "'{}' gave {other}, not a number",
+                e.text()
+            ))),
+        },
+    }
+}
+
+fn eval(ctx: &ExecCtx, e: &Expr, input: &Value, info: &StateInfo<'_>) -> Result<Value, Interrupt> {
+    let context = e
+        .references(crate::model::expr::Var::Context)
+        .then(|| ctx.context_value(info));
+    let mut vars = Vars::new(input);
+    vars.context = context.as_ref();
+    vars.consts = Some(&ctx.flow.constants);
+    e.eval(&vars)
+        .map_err(|err| Interrupt::runtime(format!("'{}': {err}", e.text())))
+}

@@ -1,0 +1,75 @@
+//! Task invocation: the [`Invoker`] trait every kind of function target implements, and the
+//! [`FunctionRegistry`] that resolves a task's target to an invoker through the
+//! `[[functions]]` bindings of the configuration.
+
+pub mod binding;
+pub mod http;
+pub mod mock;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use binding::{FunctionBinding, FunctionRegistry};
+
+/// One call of a function by a Task state.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The task's target as written in the flow (an ARN, a URN, a name).
+    pub resource: String,
+    /// The event sent to the function.
+    pub event: Value,
+    /// 0 for the first attempt, then 1, 2, ... for each retry of the same state visit.
+    pub attempt: u32,
+    /// The execution's id.
+    pub execution_id: String,
+    /// The execution's name.
+    pub execution_name: String,
+    /// The flow's name.
+    pub flow_name: String,
+    /// The state's name.
+    pub state_name: String,
+    /// The task token, for callback tasks.
+    pub task_token: Option<String>,
+    /// How long the call may take, if the task has a timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// Why a call did not return a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeError {
+    /// The function ran and reported an error: its type (an exception class, an error code)
+    /// and message. Retry/catch policies match the type.
+    Function {
+        /// The error type.
+        error_type: String,
+        /// The error message.
+        message: String,
+    },
+    /// The call itself failed (unreachable endpoint, throttled, bad response): an invocation
+    /// failure code such as `Throttled`, `Unknown`, `BadResponse`, `Unreachable`, `Timeout`.
+    Invocation {
+        /// The failure code.
+        code: String,
+        /// Details.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokeError::Function { error_type, message } => write!(f, "{error_type}: {message}"),
+            InvokeError::Invocation { code, message } => write!(f, "invocation failed ({code}): {message}"),
+        }
+    }
+}
+
+/// Calls functions of one kind (HTTP endpoint, scripted mock, ...).
+#[async_trait]
+pub trait Invoker: Send + Sync + std::fmt::Debug {
+    /// Performs one call. The engine enforces the task timeout around this future and drops
+    /// it when the execution is stopped, so implementations must be cancel-safe.
+    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError>;
+}

@@ -1,0 +1,160 @@
+//! Canonical executions: status, record and in-execution errors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::time::Timestamp;
+
+/// How a flow's executions run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum ExecutionMode {
+    /// Asynchronous, durable, long-running (up to a year), full history kept.
+    #[default]
+    Standard,
+    /// Synchronous, short (capped, 5 minutes by default), kept in memory with bounded retention.
+    Express,
+}
+
+/// Canonical execution status; each dialect renders these with its own names.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum ExecutionStatus {
+    /// Accepted but not yet running.
+    Starting,
+    /// In progress, including waits and callback waits.
+    Running,
+    /// Finished with an output.
+    Succeeded,
+    /// An error reached the top level, or a Fail state ran.
+    Failed,
+    /// The execution ran past its timeout.
+    TimedOut,
+    /// Stopped through the API.
+    Stopped,
+}
+
+impl ExecutionStatus {
+    /// Whether the execution has ended.
+    pub fn is_terminal(self) -> bool {
+        match self {
+            ExecutionStatus::Starting | ExecutionStatus::Running => false,
+            ExecutionStatus::Succeeded
+            | ExecutionStatus::Failed
+            | ExecutionStatus::TimedOut
+            | ExecutionStatus::Stopped => true,
+        }
+    }
+}
+
+/// An error raised inside an execution: matched by retry/catch policies by `name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecError {
+    /// The error name (a user error type, a Fail code, or one of [`super::error_names`]).
+    pub name: String,
+    /// Human-readable cause.
+    pub cause: String,
+    /// Extra data (for example the function output that a `fail_when` condition matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl ExecError {
+    /// An error with a name and cause.
+    pub fn new(name: impl Into<String>, cause: impl Into<String>) -> Self {
+        ExecError {
+            name: name.into(),
+            cause: cause.into(),
+            data: None,
+        }
+    }
+
+    /// The error as data: `{"error": name, "cause": cause}` plus the keys of `data`.
+    pub fn to_value(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if let Some(Value::Object(d)) = &self.data {
+            for (k, v) in d {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        m.insert("error".into(), Value::String(self.name.clone()));
+        m.insert("cause".into(), Value::String(self.cause.clone()));
+        Value::Object(m)
+    }
+}
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.cause)
+    }
+}
+
+/// Identifies a flow: its namespace (a dialect's tenant: an Alibaba account, a Huawei project)
+/// and its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// The tenant namespace, for example `alibaba` or `huawei/<project_id>`.
+    pub namespace: String,
+    /// The flow name, unique in its namespace.
+    pub name: String,
+}
+
+impl FlowKey {
+    /// A key from its parts.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        FlowKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The stored state of one execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Globally unique id (a UUID).
+    pub id: String,
+    /// Name, unique per flow for Standard executions.
+    pub name: String,
+    /// The flow it runs.
+    pub flow: FlowKey,
+    /// Id of the flow record at start (so a re-created flow does not see old executions).
+    pub flow_id: String,
+    /// Standard or Express.
+    pub mode: ExecutionMode,
+    /// Current status.
+    pub status: ExecutionStatus,
+    /// Execution input.
+    pub input: Arc<Value>,
+    /// Output, once succeeded.
+    pub output: Option<Arc<Value>>,
+    /// Error name, once failed, timed out or stopped.
+    pub error: Option<String>,
+    /// Error cause.
+    pub cause: Option<String>,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub stopped: Option<Timestamp>,
+    /// Last change to the record.
+    pub updated: Timestamp,
+    /// The definition text the execution runs (a snapshot taken at start).
+    pub definition: Arc<str>,
+    /// Number of history events so far.
+    pub event_count: u64,
+    /// Dialect-specific extras stored with the execution (request headers, qualifier, ...).
+    #[serde(default)]
+    pub metadata: Value,
+}
+
+impl ExecutionRecord {
+    /// Whether the execution has ended.
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}

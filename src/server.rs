@@ -1,0 +1,152 @@
+//! The HTTP server: one listener, every registered dialect's routes, flowgate's own routes
+//! under `/_flowgate/`. The app is built apart from `main` so tests drive it without a socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::dialects::{self, Dialect};
+use crate::engine::Engine;
+use crate::invoke::FunctionRegistry;
+use crate::store::memory::{MemoryStore, Retention};
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The shared engine.
+    pub engine: Engine,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+}
+
+/// The app: `/_flowgate/health` plus every dialect's routes.
+pub fn app(state: AppState, dialects: &[Box<dyn Dialect>]) -> Router {
+    let mut router = Router::new().route("/_flowgate/health", get(health));
+    for d in dialects {
+        router = d.routes(router);
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "running_executions": state.engine.running_count(),
+    }))
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not_found", "message": "no route matches this path"})),
+    )
+}
+
+/// Builds the engine the configuration describes (store, function bindings, limits).
+pub fn build_engine(config: &Config) -> Result<Engine, String> {
+    let store = MemoryStore::new(Retention {
+        express: config.engine.express_retention,
+        standard: config.engine.standard_retention,
+    });
+    let functions = FunctionRegistry::from_config(&config.functions).map_err(|problems| {
+        problems
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok(Engine::new(config.engine.clone(), Arc::new(store), functions))
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The engine could not be built from the configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A flow file under the flows directory did not deploy.
+    #[error("flows directory:\n{0}")]
+    Deploy(String),
+    /// The listener could not be bound or failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Prepares the state: engine, dialects, flows deployed from the flows directory.
+pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>), ServeError> {
+    let engine = build_engine(&config).map_err(ServeError::Config)?;
+    let dialects = dialects::registry();
+    if let Some(dir) = config.flows.dir.as_deref().filter(|d| d.is_dir()) {
+        let cfg = &config;
+        let namespace_of = |d: &dyn Dialect| match d.name() {
+            "alibaba" => cfg.flows.alibaba_namespace.clone(),
+            "huawei" => format!("huawei/{}", cfg.flows.huawei_project),
+            _ => d.default_namespace(),
+        };
+        let keys = crate::deploy::deploy_dir(&engine, &dialects, dir, &namespace_of)
+            .await
+            .map_err(|problems| {
+                ServeError::Deploy(
+                    problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
+        tracing::info!(count = keys.len(), dir = %dir.display(), "deployed flows from the flows directory");
+    }
+    let state = AppState {
+        engine,
+        config: Arc::new(config),
+    };
+    Ok((state, dialects))
+}
+
+/// Runs the server on `addr` until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(config: Config, addr: SocketAddr) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let (state, dialects) = prepare(config).await?;
+    let app = app(state, &dialects);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "flowgate is listening"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("flowgate stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,389 @@
+//! The in-memory store (DashMap): the default for tests and for Express executions.
+//! Finished executions are kept with bounded retention so memory stays flat under load.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use super::{
+    ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, Store, StoreError,
+    TaskTokenRecord, TimerRecord, TokenState,
+};
+use crate::model::execution::FlowKey;
+use crate::model::{Event, ExecutionMode, ExecutionRecord};
+
+/// How many finished executions the memory store keeps per mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Finished Express executions kept.
+    pub express: usize,
+    /// Finished Standard executions kept.
+    pub standard: usize,
+}
+
+#[derive(Debug)]
+struct ExecEntry {
+    seq: u64,
+    record: ExecutionRecord,
+    events: Vec<Event>,
+}
+
+#[derive(Debug, Default)]
+struct Finished {
+    express: VecDeque<String>,
+    standard: VecDeque<String>,
+}
+
+/// Everything in process memory.
+#[derive(Debug)]
+pub struct MemoryStore {
+    flows: DashMap<FlowKey, FlowRecord>,
+    flow_ids: DashMap<String, FlowKey>,
+    execs: DashMap<String, ExecEntry>,
+    names: DashMap<(String, String), String>,
+    by_flow: DashMap<String, BTreeMap<u64, String>>,
+    seq: AtomicU64,
+    finished: Mutex<Finished>,
+    retention: Retention,
+    timers: DashMap<String, TimerRecord>,
+    tokens: DashMap<String, TaskTokenRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store keeping at most this many finished executions.
+    pub fn new(retention: Retention) -> Self {
+        MemoryStore {
+            flows: DashMap::new(),
+            flow_ids: DashMap::new(),
+            execs: DashMap::new(),
+            names: DashMap::new(),
+            by_flow: DashMap::new(),
+            seq: AtomicU64::new(0),
+            finished: Mutex::new(Finished::default()),
+            retention,
+            timers: DashMap::new(),
+            tokens: DashMap::new(),
+        }
+    }
+
+    /// Number of executions currently held (running and retained).
+    pub fn execution_count(&self) -> usize {
+        self.execs.len()
+    }
+
+    /// Number of pending timer records.
+    pub fn timers_len(&self) -> usize {
+        self.timers.len()
+    }
+
+    fn retire(&self, id: String, mode: ExecutionMode) {
+        let evicted = {
+            let mut f = self.finished.lock().expect("retention lock");
+            let (queue, cap) = match mode {
+                ExecutionMode::Express => (&mut f.express, self.retention.express),
+                ExecutionMode::Standard => (&mut f.standard, self.retention.standard),
+            };
+            queue.push_back(id);
+            let mut out = Vec::new();
+            while queue.len() > cap {
+                if let Some(old) = queue.pop_front() {
+                    out.push(old);
+                }
+            }
+            out
+        };
+        for id in evicted {
+            if let Some((_, entry)) = self.execs.remove(&id) {
+                let key = (entry.record.flow_id.clone(), entry.record.name.clone());
+                self.names.remove_if(&key, |_, v| *v == id);
+                if let Some(mut m) = self.by_flow.get_mut(&entry.record.flow_id) {
+                    m.remove(&entry.seq);
+                }
+            }
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(Retention {
+            express: 10_000,
+            standard: 100_000,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
+        match self.flows.entry(flow.key.clone()) {
+            Entry::Occupied(_) => Err(StoreError::AlreadyExists(flow.key.to_string())),
+            Entry::Vacant(v) => {
+                self.flow_ids.insert(flow.id.clone(), flow.key.clone());
+                v.insert(flow);
+                Ok(())
+            }
+        }
+    }
+
+    async fn replace_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
+        match self.flows.get_mut(&flow.key) {
+            None => Err(StoreError::NotFound(flow.key.to_string())),
+            Some(mut existing) => {
+                if existing.id != flow.id {
+                    self.flow_ids.remove(&existing.id);
+                    self.flow_ids.insert(flow.id.clone(), flow.key.clone());
+                }
+                *existing = flow;
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+        Ok(self.flows.get(key).map(|f| f.clone()))
+    }
+
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
+        let key = match self.flow_ids.get(id) {
+            Some(k) => k.clone(),
+            None => return Ok(None),
+        };
+        Ok(self.flows.get(&key).map(|f| f.clone()))
+    }
+
+    async fn delete_flow(&self, key: &FlowKey) -> Result<bool, StoreError> {
+        match self.flows.remove(key) {
+            Some((_, f)) => {
+                self.flow_ids.remove(&f.id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn list_flows(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<FlowRecord>, StoreError> {
+        let mut all: Vec<FlowRecord> = self
+            .flows
+            .iter()
+            .filter(|f| f.key.namespace == namespace)
+            .filter(|f| after.is_none_or(|a| f.key.name.as_str() > a))
+            .map(|f| f.clone())
+            .collect();
+        all.sort_by(|a, b| a.key.name.cmp(&b.key.name));
+        let more = all.len() > limit;
+        all.truncate(limit);
+        let next = if more {
+            all.last().map(|f| f.key.name.clone())
+        } else {
+            None
+        };
+        Ok(Page { items: all, next })
+    }
+
+    async fn insert_execution(
+        &self,
+        record: ExecutionRecord,
+        first: Event,
+    ) -> Result<InsertOutcome, StoreError> {
+        let key = (record.flow_id.clone(), record.name.clone());
+        match self.names.entry(key) {
+            Entry::Occupied(o) => {
+                let id = o.get().clone();
+                drop(o);
+                match self.execs.get(&id) {
+                    Some(e) => Ok(InsertOutcome::Existing(e.record.clone())),
+                    None => Err(StoreError::Backend(format!("dangling execution index {id}"))),
+                }
+            }
+            Entry::Vacant(v) => {
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let id = record.id.clone();
+                let flow_id = record.flow_id.clone();
+                self.execs.insert(
+                    id.clone(),
+                    ExecEntry {
+                        seq,
+                        record,
+                        events: vec![first],
+                    },
+                );
+                v.insert(id.clone());
+                self.by_flow.entry(flow_id).or_default().insert(seq, id);
+                Ok(InsertOutcome::Inserted)
+            }
+        }
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        Ok(self.execs.get(id).map(|e| e.record.clone()))
+    }
+
+    async fn find_execution(
+        &self,
+        flow_id: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        let id = match self.names.get(&(flow_id.to_string(), name.to_string())) {
+            Some(id) => id.clone(),
+            None => return Ok(None),
+        };
+        Ok(self.execs.get(&id).map(|e| e.record.clone()))
+    }
+
+    async fn commit(
+        &self,
+        execution_id: &str,
+        events: Vec<Event>,
+        update: Option<ExecutionUpdate>,
+    ) -> Result<(), StoreError> {
+        let retire = {
+            let mut entry = self
+                .execs
+                .get_mut(execution_id)
+                .ok_or_else(|| StoreError::NotFound(execution_id.to_string()))?;
+            let e = &mut *entry;
+            e.record.event_count += events.len() as u64;
+            if let Some(last) = events.last() {
+                e.record.updated = last.time;
+            }
+            e.events.extend(events);
+            let mut retire = None;
+            if let Some(u) = update {
+                let was_terminal = e.record.is_terminal();
+                if let Some(s) = u.status {
+                    e.record.status = s;
+                }
+                if u.output.is_some() {
+                    e.record.output = u.output;
+                }
+                if u.error.is_some() {
+                    e.record.error = u.error;
+                }
+                if u.cause.is_some() {
+                    e.record.cause = u.cause;
+                }
+                if u.stopped.is_some() {
+                    e.record.stopped = u.stopped;
+                }
+                if !was_terminal && e.record.is_terminal() {
+                    retire = Some(e.record.mode);
+                }
+            }
+            retire
+        };
+        if let Some(mode) = retire {
+            self.retire(execution_id.to_string(), mode);
+        }
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        execution_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<Event>, StoreError> {
+        let entry = self
+            .execs
+            .get(execution_id)
+            .ok_or_else(|| StoreError::NotFound(execution_id.to_string()))?;
+        let start = entry.events.partition_point(|e| e.id <= after);
+        let end = (start + limit).min(entry.events.len());
+        let items: Vec<Event> = entry.events[start..end].to_vec();
+        let next = if end < entry.events.len() {
+            items.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn list_executions(
+        &self,
+        flow_id: &str,
+        filter: &ExecutionFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ExecutionRecord>, StoreError> {
+        let after_seq: u64 = match after {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::NotFound(format!("cursor {c}")))?,
+        };
+        let ids: Vec<(u64, String)> = match self.by_flow.get(flow_id) {
+            None => Vec::new(),
+            Some(m) => m
+                .range(after_seq + 1..)
+                .map(|(s, id)| (*s, id.clone()))
+                .collect(),
+        };
+        let mut items = Vec::new();
+        let mut last_seq = 0;
+        let mut more = false;
+        for (seq, id) in ids {
+            let rec = match self.execs.get(&id) {
+                Some(e) => e.record.clone(),
+                None => continue,
+            };
+            if !filter.accepts(&rec) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            last_seq = seq;
+            items.push(rec);
+        }
+        Ok(Page {
+            items,
+            next: more.then(|| last_seq.to_string()),
+        })
+    }
+
+    async fn put_timer(&self, timer: TimerRecord) -> Result<(), StoreError> {
+        self.timers.insert(timer.id.clone(), timer);
+        Ok(())
+    }
+
+    async fn delete_timer(&self, id: &str) -> Result<(), StoreError> {
+        self.timers.remove(id);
+        Ok(())
+    }
+
+    async fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
+        Ok(self.timers.iter().map(|t| t.clone()).collect())
+    }
+
+    async fn put_token(&self, token: TaskTokenRecord) -> Result<(), StoreError> {
+        self.tokens.insert(token.token.clone(), token);
+        Ok(())
+    }
+
+    async fn get_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError> {
+        Ok(self.tokens.get(token).map(|t| t.clone()))
+    }
+
+    async fn complete_token(&self, token: &str) -> Result<TaskTokenRecord, StoreError> {
+        let mut t = self
+            .tokens
+            .get_mut(token)
+            .ok_or_else(|| StoreError::NotFound(token.to_string()))?;
+        if t.status == TokenState::Completed {
+            return Err(StoreError::AlreadyCompleted(token.to_string()));
+        }
+        t.status = TokenState::Completed;
+        Ok(t.clone())
+    }
+}

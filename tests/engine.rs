@@ -1,0 +1,723 @@
+//! Engine behaviour, driven with canonical flows so it depends on no dialect.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flowgate::engine::EngineConfig;
+use flowgate::invoke::{FunctionBinding, Invocation, InvokeError, Invoker};
+use flowgate::model::{ApiError, EventKind, ExecutionStatus};
+use flowgate::store::ExecutionFilter;
+use serde_json::{json, Value};
+use support::{engine, fast_config, kinds, output, request, with_bindings};
+
+fn pass_flow(name: &str) -> Value {
+    json!({
+        "name": name,
+        "root": {"start_at": "A", "states": [
+            {"name": "A", "type": "pass", "input": {"greeting.$": "format(\"hello {}\", $input.who)"}, "next": "B"},
+            {"name": "B", "type": "pass", "output": {"$merge": [{"$expr": "$input"}, {"step": "B"}]}, "next": "C"},
+            {"name": "C", "type": "pass", "end": true}
+        ]}
+    })
+}
+
+#[tokio::test]
+async fn pass_states_transform_data_and_record_a_chained_history() {
+    let t = engine(json!([]), fast_config());
+    let flow = t.deploy(pass_flow("p")).await;
+    let rec = t.run(&flow, json!({"who": "ann"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"greeting": "hello ann", "step": "B"}));
+    let h = t.history(&rec).await;
+    use EventKind::*;
+    let mut expected = vec![ExecutionStarted];
+    for _ in 0..3 {
+        expected.extend([StateEntered, StateStarted, StateSucceeded, StateExited]);
+    }
+    expected.push(ExecutionSucceeded);
+    assert_eq!(kinds(&h), expected);
+    for (i, e) in h.iter().enumerate() {
+        assert_eq!(e.id, i as u64 + 1, "ids are 1-based and dense");
+        assert_eq!(e.cause_id, i as u64, "each event is caused by the previous one in a serial flow");
+    }
+    assert_eq!(h[1].state, "A");
+    assert_eq!(h[1].detail, json!({"input": {"who": "ann"}}));
+    assert_eq!(h[2].detail, json!({"input": {"greeting": "hello ann"}}));
+    assert_eq!(rec.event_count, h.len() as u64);
+}
+
+#[tokio::test]
+async fn choice_jumps_runs_inline_steps_and_falls_back_to_default() {
+    let t = engine(json!([]), fast_config());
+    let flow = t
+        .deploy(json!({
+            "name": "c",
+            "root": {"start_at": "Route", "states": [
+                {"name": "Route", "type": "choice", "rules": [
+                    {"condition": "$input.kind == \"a\"", "next": "A"},
+                    {"condition": "$input.n > 3 && $input.kind in [\"b\", \"c\"]", "steps": {
+                        "start_at": "Inner", "states": [
+                            {"name": "Inner", "type": "pass", "output": {"inner": true}, "end": true}]}}
+                ], "default": {"next": "Other"}, "next": "After"},
+                {"name": "A", "type": "pass", "output": {"route": "a"}, "end": true},
+                {"name": "Other", "type": "pass", "output": {"route": "other"}, "end": true},
+                {"name": "After", "type": "pass", "output": {"after.$": "$input"}, "end": true}
+            ]}
+        }))
+        .await;
+    let a = t.run(&flow, json!({"kind": "a"})).await;
+    assert_eq!(output(&a), json!({"route": "a"}));
+    let inline = t.run(&flow, json!({"kind": "c", "n": 4})).await;
+    assert_eq!(output(&inline), json!({"after": {"inner": true}}));
+    let other = t.run(&flow, json!({"kind": "c", "n": 1})).await;
+    assert_eq!(output(&other), json!({"route": "other"}));
+}
+
+#[tokio::test]
+async fn wait_by_seconds_expression_and_past_timestamp_records_the_wait() {
+    let t = engine(json!([]), fast_config());
+    let flow = t
+        .deploy(json!({
+            "name": "w",
+            "root": {"start_at": "W1", "states": [
+                {"name": "W1", "type": "wait", "seconds": "$input.delay", "next": "W2"},
+                {"name": "W2", "type": "wait", "until": "2001-01-01T00:00:00Z", "next": "W3"},
+                {"name": "W3", "type": "wait", "until_expr": "$input.when", "end": true}
+            ]}
+        }))
+        .await;
+    let rec = t
+        .run(&flow, json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"}));
+    let h = t.history(&rec).await;
+    let waits: Vec<_> = h.iter().filter(|e| e.kind == EventKind::WaitStarted).collect();
+    assert_eq!(waits.len(), 3);
+    assert_eq!(waits[0].detail["seconds"], json!(3600.0));
+    assert_eq!(waits[1].detail["seconds"], json!(0.0));
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::WaitEnded).count(), 3);
+
+    let bad = t.run(&flow, json!({"delay": "soon"})).await;
+    assert_eq!(bad.status, ExecutionStatus::Failed);
+    assert_eq!(bad.error.as_deref(), Some("sys.Runtime"));
+}
+
+#[tokio::test]
+async fn wait_really_waits_when_time_is_not_scaled_away() {
+    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..EngineConfig::default() });
+    let flow = t
+        .deploy(json!({"name": "w", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let started = t.engine.start(request(&flow, Some("long"), json!({}))).await.unwrap();
+    let rec = t
+        .engine
+        .wait_execution(&started.record.id, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Running, "an hour-long wait is still running");
+    assert_eq!(t.store.timers_len(), 1, "the wait is a timer record in the store");
+    let stopped = t.engine.stop(&rec.id, None, None).await.unwrap();
+    assert_eq!(stopped.status, ExecutionStatus::Stopped);
+    assert_eq!(t.store.timers_len(), 0, "a cancelled wait removes its timer");
+}
+
+#[tokio::test]
+async fn task_calls_the_bound_function_with_built_parameters() {
+    let t = engine(
+        json!([{"name": "greet", "invoker": "mock", "responses": [
+            {"attempts": "*", "return": {"message": "hi"}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "t", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "acs:fc:cn-hangzhou:123:services/demo/functions/greet",
+             "parameters": {"who.$": "$input.name", "fixed": 1},
+             "output": {"reply.$": "$result.message", "asked.$": "$input.name"}, "end": true}]}}))
+        .await;
+    let rec = t.run(&flow, json!({"name": "bo"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    assert_eq!(output(&rec), json!({"reply": "hi", "asked": "bo"}));
+    let h = t.history(&rec).await;
+    let scheduled = h.iter().find(|e| e.kind == EventKind::TaskScheduled).unwrap();
+    assert_eq!(scheduled.detail["input"], json!({"who": "bo", "fixed": 1}));
+    assert_eq!(scheduled.detail["attempt"], json!(0));
+    assert!(h.iter().any(|e| e.kind == EventKind::TaskSucceeded && e.detail["output"] == json!({"message": "hi"})));
+}
+
+#[tokio::test]
+async fn retry_backs_off_by_the_policy_and_then_succeeds() {
+    let t = engine(
+        json!([{"name": "flaky", "invoker": "mock", "responses": [
+            {"attempts": "0-2", "throw": {"error": "Busy", "cause": "try later"}},
+            {"attempts": "3-", "return": {"ok": true}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "r", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "flaky", "end": true,
+             "retry": [
+                {"errors": ["Other"], "max_attempts": 9},
+                {"errors": ["Busy"], "interval_seconds": 1, "backoff_rate": 3, "max_interval_seconds": 5, "max_attempts": 3}
+             ]}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"ok": true}));
+    let h = t.history(&rec).await;
+    let delays: Vec<Value> = h
+        .iter()
+        .filter(|e| e.kind == EventKind::RetryScheduled)
+        .map(|e| e.detail["delay_seconds"].clone())
+        .collect();
+    assert_eq!(delays, vec![json!(1.0), json!(3.0), json!(5.0)], "1, 1*3, min(9, 5)");
+    let attempts: Vec<Value> = h
+        .iter()
+        .filter(|e| e.kind == EventKind::TaskScheduled)
+        .map(|e| e.detail["attempt"].clone())
+        .collect();
+    assert_eq!(attempts, vec![json!(0), json!(1), json!(2), json!(3)]);
+}
+
+#[tokio::test]
+async fn exhausted_retries_fall_through_to_catch_with_the_error_as_data() {
+    let t = engine(
+        json!([{"name": "bad", "invoker": "mock", "responses": [
+            {"attempts": "*", "throw": {"error": "BookFlightError", "cause": "no seats"}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "k", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "bad", "next": "Done",
+             "retry": [{"errors": ["*"], "max_attempts": 1}],
+             "catch": [
+                {"errors": ["Unrelated"], "next": "Done"},
+                {"errors": ["BookFlightError"], "next": "Compensate",
+                 "output": {"code.$": "$result.error", "why.$": "$context.state.error.cause", "orig.$": "$input.order"}}
+             ]},
+            {"name": "Compensate", "type": "pass", "end": true},
+            {"name": "Done", "type": "pass", "output": {"done": true}, "end": true}
+        ]}}))
+        .await;
+    let rec = t.run(&flow, json!({"order": 7})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"code": "BookFlightError", "why": "no seats", "orig": 7}));
+    let h = t.history(&rec).await;
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::TaskFailed).count(), 2);
+    assert!(h.iter().any(|e| e.kind == EventKind::ErrorCaught && e.detail["next"] == json!("Compensate")));
+}
+
+#[tokio::test]
+async fn an_uncaught_error_fails_the_execution_with_its_name_and_cause() {
+    let t = engine(
+        json!([{"name": "bad", "invoker": "mock", "responses": [
+            {"attempts": "*", "throw": {"error": "Boom", "cause": "exploded"}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "u", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "bad", "end": true}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("Boom"));
+    assert_eq!(rec.cause.as_deref(), Some("exploded"));
+    assert!(rec.output.is_none());
+    let h = t.history(&rec).await;
+    let last = h.last().unwrap();
+    assert_eq!(last.kind, EventKind::ExecutionFailed);
+    assert_eq!(last.detail, json!({"error": "Boom", "cause": "exploded"}));
+}
+
+#[tokio::test]
+async fn fail_and_succeed_states_end_their_scope() {
+    let t = engine(json!([]), fast_config());
+    let flow = t
+        .deploy(json!({"name": "f", "root": {"start_at": "Pick", "states": [
+            {"name": "Pick", "type": "choice", "rules": [{"condition": "$input.ok", "next": "Yes"}], "default": {"next": "No"}},
+            {"name": "Yes", "type": "succeed", "next": "Never"},
+            {"name": "No", "type": "fail", "error": "Rejected", "cause": "not ok"},
+            {"name": "Never", "type": "fail"}
+        ]}}))
+        .await;
+    let yes = t.run(&flow, json!({"ok": true})).await;
+    assert_eq!(yes.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&yes), json!({"ok": true}));
+    let no = t.run(&flow, json!({"ok": false})).await;
+    assert_eq!(no.status, ExecutionStatus::Failed);
+    assert_eq!(no.error.as_deref(), Some("Rejected"));
+    assert_eq!(no.cause.as_deref(), Some("not ok"));
+}
+
+#[tokio::test]
+async fn parallel_gives_branch_outputs_in_order() {
+    let t = engine(
+        json!([{"name": "slow", "invoker": "mock", "responses": [{"attempts": "*", "return": {"slow": 1}, "delay_ms": 30}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "par", "root": {"start_at": "P", "states": [
+            {"name": "P", "type": "parallel", "end": true,
+             "output": {"Branch0.$": "$result[0]", "Branch1.$": "$result[1]"},
+             "branches": [
+                {"start_at": "S", "states": [{"name": "S", "type": "task", "resource": "slow", "end": true}]},
+                {"start_at": "F", "states": [{"name": "F", "type": "pass", "input": {"fast.$": "$input.x"}, "end": true}]}
+             ]}]}}))
+        .await;
+    let rec = t.run(&flow, json!({"x": 2})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"Branch0": {"slow": 1}, "Branch1": {"fast": 2}}));
+    let h = t.history(&rec).await;
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::BranchEntered).count(), 2);
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::BranchExited).count(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_branch_fails_the_parallel_and_cancels_its_siblings() {
+    let t = engine(
+        json!([
+            {"name": "forever", "invoker": "mock", "responses": [{"attempts": "*", "return": {}, "delay_ms": 600000}]},
+            {"name": "bad", "invoker": "mock", "responses": [{"attempts": "*", "throw": {"error": "BranchBoom", "cause": "x"}}]}
+        ]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "pf", "root": {"start_at": "P", "states": [
+            {"name": "P", "type": "parallel", "next": "Unreached",
+             "catch": [{"errors": ["BranchBoom"], "next": "Handled"}],
+             "branches": [
+                {"start_at": "Slow", "states": [{"name": "Slow", "type": "task", "resource": "forever", "end": true}]},
+                {"start_at": "Bad", "states": [{"name": "Bad", "type": "task", "resource": "bad", "end": true}]}
+             ]},
+            {"name": "Unreached", "type": "pass", "end": true},
+            {"name": "Handled", "type": "pass", "output": {"handled.$": "$input.error"}, "end": true}
+        ]}}))
+        .await;
+    let rec = tokio::time::timeout(Duration::from_secs(30), t.run(&flow, json!({})))
+        .await
+        .expect("the slow sibling is cancelled, not awaited");
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"handled": "BranchBoom"}));
+    let h = t.history(&rec).await;
+    assert!(!h.iter().any(|e| e.kind == EventKind::TaskSucceeded), "the slow task never finished");
+}
+
+/// Counts calls in flight to check concurrency bounds.
+#[derive(Debug, Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+#[async_trait]
+impl Invoker for Gauge {
+    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(json!({"doubled": call.event["n"].as_i64().unwrap_or(0) * 2}))
+    }
+}
+
+#[tokio::test]
+async fn map_respects_its_concurrency_bound_and_keeps_item_order() {
+    let gauge = Arc::new(Gauge::default());
+    let t = with_bindings(
+        vec![FunctionBinding {
+            name: "double".into(),
+            patterns: vec![],
+            invoker: gauge.clone(),
+        }],
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "m", "root": {"start_at": "M", "states": [
+            {"name": "M", "type": "map", "items": "$input.xs", "max_concurrency": 3,
+             "item": {"n.$": "$item", "i.$": "$index"},
+             "output": {"Items.$": "$result"}, "end": true,
+             "processor": {"start_at": "D", "states": [{"name": "D", "type": "task", "resource": "double", "end": true}]}}
+        ]}}))
+        .await;
+    let xs: Vec<i64> = (1..=10).collect();
+    let rec = t.run(&flow, json!({"xs": xs})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    let expected: Vec<Value> = (1..=10).map(|n| json!({"doubled": n * 2})).collect();
+    assert_eq!(output(&rec), json!({"Items": expected}));
+    let max = gauge.max.load(Ordering::SeqCst);
+    assert!(max <= 3, "at most 3 iterations ran at once, saw {max}");
+    assert!(max >= 2, "iterations did run concurrently, saw {max}");
+    let h = t.history(&rec).await;
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::IterationEntered).count(), 10);
+}
+
+#[tokio::test]
+async fn map_without_a_bound_uses_the_engine_default() {
+    let gauge = Arc::new(Gauge::default());
+    let t = with_bindings(
+        vec![FunctionBinding { name: "double".into(), patterns: vec![], invoker: gauge.clone() }],
+        EngineConfig { default_map_concurrency: 2, ..fast_config() },
+    );
+    let flow = t
+        .deploy(json!({"name": "m2", "root": {"start_at": "M", "states": [
+            {"name": "M", "type": "map", "items": "$input.xs", "item": {"n.$": "$item"}, "end": true,
+             "processor": {"start_at": "D", "states": [{"name": "D", "type": "task", "resource": "double", "end": true}]}}
+        ]}}))
+        .await;
+    let rec = t.run(&flow, json!({"xs": [1, 2, 3, 4, 5, 6]})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert!(gauge.max.load(Ordering::SeqCst) <= 2);
+    let not_array = t.run(&flow, json!({"xs": {"a": 1}})).await;
+    assert_eq!(not_array.status, ExecutionStatus::Failed);
+    assert_eq!(not_array.error.as_deref(), Some("sys.Runtime"));
+}
+
+fn callback_flow(name: &str) -> Value {
+    json!({"name": name, "root": {"start_at": "Ask", "states": [
+        {"name": "Ask", "type": "task", "resource": "notify", "mode": "wait_for_callback",
+         "parameters": {"token.$": "$context.state.task_token"}, "timeout_seconds": 30,
+         "catch": [{"errors": ["Denied"], "next": "Refused"}], "end": true},
+        {"name": "Refused", "type": "pass", "output": {"refused.$": "$input.cause"}, "end": true}
+    ]}})
+}
+
+fn notify_mock() -> Value {
+    json!([{"name": "notify", "invoker": "mock", "responses": [{"attempts": "*", "return": {}}]}])
+}
+
+async fn token_of(t: &support::TestEngine, rec: &flowgate::model::ExecutionRecord) -> String {
+    for _ in 0..200 {
+        let h = t.history(rec).await;
+        if let Some(e) = h.iter().find(|e| e.kind == EventKind::TaskSubmitted) {
+            return e.detail["task_token"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the task never handed its token out");
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
+    let t = engine(notify_mock(), fast_config());
+    let flow = t.deploy(callback_flow("cb")).await;
+    let started = t.engine.start(request(&flow, Some("e1"), json!({}))).await.unwrap();
+    let token = token_of(&t, &started.record).await;
+    assert!(token.contains('=') , "tokens look like the clouds' base64 tokens: {token}");
+    let engine = t.engine.clone();
+    let id = started.record.id.clone();
+    let poll = tokio::spawn(async move { engine.wait_execution(&id, Duration::from_secs(60)).await });
+    let event_id = t.engine.report_success(&token, json!({"approved": true})).await.unwrap();
+    let rec = tokio::time::timeout(Duration::from_secs(30), poll)
+        .await
+        .expect("the long poll returned on completion")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"approved": true}));
+    let h = t.history(&rec).await;
+    let succeeded = h.iter().find(|e| e.kind == EventKind::TaskSucceeded).unwrap();
+    assert_eq!(succeeded.id, event_id, "the report answers with the id of the event it recorded");
+    assert!(matches!(
+        t.engine.report_success(&token, json!({})).await,
+        Err(ApiError::TaskAlreadyCompleted { .. })
+    ));
+    assert!(matches!(
+        t.engine.report_success("no-such-token", json!({})).await,
+        Err(ApiError::TaskNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_reported_failure_is_an_error_that_catch_policies_match() {
+    let t = engine(notify_mock(), fast_config());
+    let flow = t.deploy(callback_flow("cbf")).await;
+    let started = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let token = token_of(&t, &started.record).await;
+    t.engine
+        .report_failure(&token, "Denied".into(), "manager said no".into())
+        .await
+        .unwrap();
+    let rec = t
+        .engine
+        .wait_execution(&started.record.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"refused": "manager said no"}));
+}
+
+#[tokio::test]
+async fn a_callback_wait_times_out_and_refuses_late_reports() {
+    let t = engine(notify_mock(), fast_config());
+    let mut flow = callback_flow("cbt");
+    flow["root"]["states"][0]["timeout_seconds"] = json!(0.1);
+    let flow = t.deploy(flow).await;
+    let started = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let token = token_of(&t, &started.record).await;
+    let rec = t
+        .engine
+        .wait_execution(&started.record.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("sys.TaskTimeout"));
+    let h = t.history(&rec).await;
+    assert!(h.iter().any(|e| e.kind == EventKind::TaskTimedOut));
+    assert!(matches!(
+        t.engine.report_success(&token, json!({})).await,
+        Err(ApiError::TaskAlreadyCompleted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_slow_function_times_out_and_the_timeout_can_be_retried() {
+    let t = engine(
+        json!([{"name": "slow", "invoker": "mock", "responses": [
+            {"attempts": "0", "return": {}, "delay_ms": 60000},
+            {"attempts": "1-", "return": {"second": true}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "to", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "slow", "timeout_seconds": 0.05, "end": true,
+             "retry": [{"errors": ["sys.TaskTimeout"], "max_attempts": 1}]}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec), json!({"second": true}));
+    let h = t.history(&rec).await;
+    assert_eq!(h.iter().filter(|e| e.kind == EventKind::TaskTimedOut).count(), 1);
+}
+
+#[tokio::test]
+async fn an_unbound_function_fails_the_task() {
+    let t = engine(json!([]), fast_config());
+    let flow = t
+        .deploy(json!({"name": "nf", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "acs:fc:::services/s/functions/missing", "end": true}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("sys.FunctionNotFound"));
+    assert!(rec.cause.unwrap().contains("missing"));
+}
+
+#[tokio::test]
+async fn business_error_conditions_turn_results_into_errors() {
+    let t = engine(
+        json!([{"name": "pay", "invoker": "mock", "responses": [
+            {"attempts": "0", "return": {"errorCode": 500}},
+            {"attempts": "1-", "return": {"errorCode": 0, "paid": true}}]}]),
+        fast_config(),
+    );
+    let flow = t
+        .deploy(json!({"name": "biz", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "pay", "fail_when": "$result.errorCode != 0",
+             "fail_error": "BusinessError", "end": true,
+             "retry": [{"errors": ["*"], "condition": "$result.errorCode == 500", "max_attempts": 2}]}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    assert_eq!(output(&rec)["paid"], json!(true));
+}
+
+#[tokio::test]
+async fn stop_ends_a_running_execution_with_error_and_cause() {
+    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "s", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let started = t.engine.start(request(&flow, Some("to-stop"), json!({}))).await.unwrap();
+    assert_eq!(started.record.status, ExecutionStatus::Running);
+    let rec = t
+        .engine
+        .stop(&started.record.id, Some("UserAbort".into()), Some("changed my mind".into()))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Stopped);
+    assert_eq!(rec.error.as_deref(), Some("UserAbort"));
+    assert_eq!(rec.cause.as_deref(), Some("changed my mind"));
+    assert!(rec.stopped.is_some());
+    let h = t.history(&rec).await;
+    assert_eq!(h.last().unwrap().kind, EventKind::ExecutionStopped);
+    assert!(matches!(
+        t.engine.stop(&rec.id, None, None).await,
+        Err(ApiError::InvalidState { .. })
+    ));
+    assert_eq!(t.engine.running_count(), 0);
+}
+
+#[tokio::test]
+async fn an_execution_past_its_timeout_is_timed_out() {
+    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "slowflow", "timeout_seconds": 0.05, "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::TimedOut);
+    assert_eq!(rec.error.as_deref(), Some("sys.ExecutionTimeout"));
+    let h = t.history(&rec).await;
+    assert_eq!(h.last().unwrap().kind, EventKind::ExecutionTimedOut);
+}
+
+#[tokio::test]
+async fn express_executions_are_capped_by_the_express_timeout() {
+    let t = engine(
+        json!([]),
+        EngineConfig { time_scale: 1.0, express_timeout_seconds: 0.05, ..fast_config() },
+    );
+    let flow = t
+        .deploy(json!({"name": "ex", "mode": "Express", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::TimedOut);
+}
+
+#[tokio::test]
+async fn names_are_idempotent_while_running_and_unique_once_finished() {
+    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "idem", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let first = t.engine.start(request(&flow, Some("n1"), json!({"a": 1}))).await.unwrap();
+    assert!(!first.existing);
+    let again = t.engine.start(request(&flow, Some("n1"), json!({"a": 2}))).await.unwrap();
+    assert!(again.existing);
+    assert_eq!(again.record.id, first.record.id);
+    t.engine.stop(&first.record.id, None, None).await.unwrap();
+    let err = t.engine.start(request(&flow, Some("n1"), json!({}))).await.unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::ExecutionAlreadyExists { flow: "idem".into(), execution: "n1".into() }
+    );
+
+    let quick = t.deploy(pass_flow("quick")).await;
+    let a = t.engine.start_sync(request(&quick, Some("same"), json!({"who": 1})), true).await.unwrap();
+    let b = t.engine.start_sync(request(&quick, Some("same"), json!({"who": 2})), true).await.unwrap();
+    assert!(a.name.starts_with("same:") && b.name.starts_with("same:"));
+    assert_ne!(a.name, b.name, "sync starts add a unique suffix");
+    let generated = t.engine.start(request(&quick, None, json!({"who": 3}))).await.unwrap();
+    assert_eq!(generated.record.name.len(), 36, "a generated name is a UUID");
+}
+
+#[tokio::test]
+async fn payload_limits_apply_to_inputs_and_state_outputs() {
+    let t = engine(json!([]), EngineConfig { max_payload_bytes: 100, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "big", "root": {"start_at": "Grow", "states": [
+            {"name": "Grow", "type": "pass", "output": {"a.$": "$input.s", "b.$": "$input.s", "c.$": "$input.s"}, "end": true}]}}))
+        .await;
+    let huge = "x".repeat(200);
+    let err = t.engine.start(request(&flow, None, json!({"s": huge}))).await.unwrap_err();
+    assert!(matches!(err, ApiError::PayloadTooLarge { limit: 100, actual } if actual > 200));
+    let rec = t.run(&flow, json!({"s": "y".repeat(30)})).await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("sys.PayloadTooLarge"));
+    assert!(rec.cause.unwrap().contains("Grow"));
+}
+
+#[tokio::test]
+async fn globals_and_local_accumulation_carry_data_across_states() {
+    let t = engine(json!([]), fast_config());
+    let flow = t
+        .deploy(json!({"name": "g", "root": {"start_at": "A", "accumulate_local": true,
+            "output": {"$expr": "$scope_local"}, "states": [
+            {"name": "A", "type": "pass", "global": {"seen.$": "$input.v"}, "output": {"a": 1}, "next": "B"},
+            {"name": "B", "type": "pass", "output": {"b.$": "$global.seen", "a_again.$": "$scope_local.a"}, "end": true}
+        ]}}))
+        .await;
+    let rec = t.run(&flow, json!({"v": "kept"})).await;
+    assert_eq!(output(&rec), json!({"a": 1, "b": "kept", "a_again": 1}));
+}
+
+#[tokio::test]
+async fn history_and_listings_page_with_cursors_and_filters() {
+    let t = engine(json!([]), fast_config());
+    let flow = t.deploy(pass_flow("pg")).await;
+    let rec = t.run(&flow, json!({"who": "x"})).await;
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = t.engine.history(&rec, after, 5).await.unwrap();
+        assert!(page.items.len() <= 5);
+        all.extend(page.items);
+        match page.next {
+            Some(n) => after = n.parse().unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(all.len() as u64, rec.event_count);
+
+    for i in 0..5 {
+        t.engine.start(request(&flow, Some(&format!("job-{i}")), json!({"who": i}))).await.unwrap();
+    }
+    for i in 0..5 {
+        let r = t.engine.find_execution(&flow, &format!("job-{i}")).await.unwrap();
+        t.engine.wait_execution(&r.id, Duration::from_secs(10)).await.unwrap();
+    }
+    let filter = ExecutionFilter { name_prefix: Some("job-".into()), ..Default::default() };
+    let p1 = t.engine.list_executions(&flow, &filter, None, 3).await.unwrap();
+    assert_eq!(p1.items.len(), 3);
+    let p2 = t.engine.list_executions(&flow, &filter, p1.next.as_deref(), 3).await.unwrap();
+    assert_eq!(p2.items.len(), 2);
+    assert!(p2.next.is_none());
+    let names: Vec<String> = p1.items.iter().chain(&p2.items).map(|r| r.name.clone()).collect();
+    assert_eq!(names, (0..5).map(|i| format!("job-{i}")).collect::<Vec<_>>());
+    let running = ExecutionFilter { status: Some(ExecutionStatus::Running), ..Default::default() };
+    assert!(t.engine.list_executions(&flow, &running, None, 10).await.unwrap().items.is_empty());
+    assert!(matches!(
+        t.engine.list_executions(&flow, &filter, Some("bogus"), 3).await,
+        Err(ApiError::InvalidArgument { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_runaway_loop_fails_at_the_history_limit() {
+    let t = engine(json!([]), EngineConfig { max_history_events: 40, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "loop", "root": {"start_at": "Again", "states": [
+            {"name": "Again", "type": "choice", "rules": [{"condition": "true", "next": "Again"}]}]}}))
+        .await;
+    let rec = t.run(&flow, json!({})).await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("sys.HistoryLimitExceeded"));
+    assert!(rec.event_count <= 41);
+}
+
+#[tokio::test]
+async fn finished_express_executions_have_bounded_retention() {
+    let t = engine(json!([]), EngineConfig { express_retention: 5, ..fast_config() });
+    let mut f = pass_flow("ret");
+    f["mode"] = json!("Express");
+    let flow = t.deploy(f).await;
+    let mut last = None;
+    for i in 0..50 {
+        last = Some(t.run(&flow, json!({"who": i})).await);
+    }
+    assert_eq!(t.store.execution_count(), 5);
+    let last = last.unwrap();
+    assert_eq!(t.engine.execution(&last.id).await.unwrap().status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn deleting_a_flow_stops_its_running_executions() {
+    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let flow = t
+        .deploy(json!({"name": "del", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .await;
+    let s = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    t.engine.delete_flow(&flow.key).await.unwrap();
+    let rec = t.engine.wait_execution(&s.record.id, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Stopped);
+    assert!(matches!(t.engine.flow(&flow.key).await, Err(ApiError::FlowNotFound { .. })));
+}

@@ -1,0 +1,77 @@
+//! The axum app, driven without a socket, and config-driven flow deployment.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flowgate::config::Config;
+use flowgate::server::{app, prepare};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
+    let resp = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn health_answers_ok_and_unknown_paths_get_json_404() {
+    let mut config = Config::default();
+    config.flows.dir = None;
+    let (state, dialects) = prepare(config).await.unwrap();
+    let router = app(state, &dialects);
+    let (status, body) = get(router.clone(), "/_flowgate/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let (status, body) = get(router, "/_flowgate/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn flows_in_the_flows_directory_are_deployed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("canonical")).unwrap();
+    std::fs::write(
+        dir.path().join("canonical/greet.json"),
+        r#"{"name": "ignored", "root": {"start_at": "A", "states": [{"name": "A", "type": "pass", "end": true}]}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("top.json"),
+        r#"{"name": "top", "root": {"start_at": "A", "states": [{"name": "A", "type": "succeed"}]}}"#,
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.flows.dir = Some(dir.path().to_path_buf());
+    let (state, _) = prepare(config).await.unwrap();
+    let key = flowgate::model::execution::FlowKey::new("canonical", "greet");
+    let flow = state.engine.flow(&key).await.unwrap();
+    assert_eq!(flow.flow.name, "greet", "the file name names the flow");
+    let top = flowgate::model::execution::FlowKey::new("canonical", "top");
+    assert!(state.engine.flow(&top).await.is_ok(), "a top-level file is recognised by content");
+}
+
+#[tokio::test]
+async fn a_broken_flow_file_stops_start_up_with_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("canonical")).unwrap();
+    std::fs::write(
+        dir.path().join("canonical/bad.json"),
+        r#"{"name": "bad", "root": {"start_at": "Z", "states": [{"name": "A", "type": "pass", "next": "Q"}]}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("klingon")).unwrap();
+    std::fs::write(dir.path().join("klingon/x.json"), "{}").unwrap();
+    let mut config = Config::default();
+    config.flows.dir = Some(dir.path().to_path_buf());
+    let err = prepare(config).await.unwrap_err().to_string();
+    assert!(err.contains("bad.json: root.start_at"), "{err}");
+    assert!(err.contains("bad.json: root.states[0].next"), "{err}");
+    assert!(err.contains("no dialect is named 'klingon'"), "{err}");
+}

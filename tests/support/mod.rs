@@ -1,0 +1,108 @@
+//! Shared helpers for the integration tests: an engine over a memory store, canonical flow
+//! deployment, and small accessors.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use flowgate::engine::{Engine, EngineConfig, StartRequest};
+use flowgate::invoke::binding::FunctionConfig;
+use flowgate::invoke::{FunctionBinding, FunctionRegistry};
+use flowgate::model::execution::FlowKey;
+use flowgate::model::{Event, EventKind, ExecutionRecord};
+use flowgate::store::memory::{MemoryStore, Retention};
+use flowgate::store::FlowRecord;
+use serde_json::Value;
+
+/// An engine, with direct access to its memory store.
+pub struct TestEngine {
+    pub engine: Engine,
+    pub store: Arc<MemoryStore>,
+}
+
+/// Engine config for tests: waits and back-offs skipped.
+pub fn fast_config() -> EngineConfig {
+    EngineConfig {
+        time_scale: 0.0,
+        ..EngineConfig::default()
+    }
+}
+
+/// An engine whose functions are given as `[[functions]]` entries in JSON form.
+pub fn engine(functions: Value, config: EngineConfig) -> TestEngine {
+    let functions: Vec<FunctionConfig> =
+        serde_json::from_value(functions).expect("function configs");
+    let registry = FunctionRegistry::from_config(&functions).expect("valid functions");
+    with_registry(registry, config)
+}
+
+/// An engine with a hand-built registry (custom invokers).
+pub fn with_bindings(bindings: Vec<FunctionBinding>, config: EngineConfig) -> TestEngine {
+    with_registry(FunctionRegistry::with(bindings), config)
+}
+
+fn with_registry(registry: FunctionRegistry, config: EngineConfig) -> TestEngine {
+    let store = Arc::new(MemoryStore::new(Retention {
+        express: config.express_retention,
+        standard: config.standard_retention,
+    }));
+    let engine = Engine::new(config, store.clone(), registry);
+    TestEngine { engine, store }
+}
+
+impl TestEngine {
+    /// Compiles a canonical flow (JSON value) and deploys it.
+    pub async fn deploy(&self, flow: Value) -> FlowRecord {
+        let text = flow.to_string();
+        let compiled = flowgate::canonical::compile(&text)
+            .unwrap_or_else(|issues| panic!("flow does not compile: {issues:?}"));
+        let now = chrono::Utc::now();
+        let rec = FlowRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            key: FlowKey::new("test", compiled.name.clone()),
+            dialect: "canonical".into(),
+            definition: Arc::from(text.as_str()),
+            flow: Arc::new(compiled),
+            created: now,
+            modified: now,
+            metadata: Value::Null,
+        };
+        self.engine.create_flow(rec).await.expect("create flow")
+    }
+
+    /// Runs an execution to its end.
+    pub async fn run(&self, flow: &FlowRecord, input: Value) -> ExecutionRecord {
+        self.engine
+            .start_sync(request(flow, None, input), true)
+            .await
+            .expect("start_sync")
+    }
+
+    /// All history events of an execution.
+    pub async fn history(&self, rec: &ExecutionRecord) -> Vec<Event> {
+        self.engine
+            .history(rec, 0, 100_000)
+            .await
+            .expect("history")
+            .items
+    }
+}
+
+/// A start request.
+pub fn request(flow: &FlowRecord, name: Option<&str>, input: Value) -> StartRequest {
+    StartRequest {
+        flow: flow.clone(),
+        name: name.map(str::to_string),
+        input,
+        metadata: Value::Null,
+    }
+}
+
+/// The kinds of a history, in order.
+pub fn kinds(events: &[Event]) -> Vec<EventKind> {
+    events.iter().map(|e| e.kind).collect()
+}
+
+/// The output of a finished execution.
+pub fn output(rec: &ExecutionRecord) -> Value {
+    rec.output.as_deref().cloned().unwrap_or(Value::Null)
+}
