@@ -330,8 +330,13 @@ fn a_bad_environment_value_names_the_variable_source() {
     let f = Config::figment_with_env_prefix(Some(Path::new(DEFAULT_CONFIG_FILE)), "FGTEST_ENVBAD_")
         .unwrap();
     let msg = parse_message(Config::from_figment(f));
-    assert!(msg.contains("FGTEST_ENVBAD_"), "{msg}");
-    assert!(msg.contains("environment"), "{msg}");
+    // The message names the variable to fix, whichever of the two serde meets first.
+    assert!(
+        msg.contains("\"FGTEST_ENVBAD_ENGINE__MAX_PAYLOAD_BYTES\"")
+            || msg.contains("\"FGTEST_ENVBAD_AUTH__MODE\""),
+        "{msg}"
+    );
+    assert!(msg.contains("environment variable"), "{msg}");
 }
 
 #[test]
@@ -480,26 +485,4 @@ fn listen_addr_rejects_host_names() {
     };
     assert_eq!(c.listen_addr().unwrap().port(), 8081);
     assert!(c.validate().is_empty());
-}
-
-#[test]
-fn zz_show() {
-    let (_d, path) = toml_file("[engine]\ntime_scale = \"abc\"\n");
-    eprintln!("1> {}", load_isolated(&path).unwrap_err());
-    let (_d, path) = toml_file("[engine]\ntime_scal = 0\n");
-    eprintln!("2> {}", load_isolated(&path).unwrap_err());
-    let (_d, path) = toml_file("[engine\ntime_scal = 0\n");
-    eprintln!("3> {}", load_isolated(&path).unwrap_err());
-    std::env::set_var("FGTEST_SHOW_ENGINE__MAX_PAYLOAD_BYTES", "lots");
-    let f = Config::figment_with_env_prefix(Some(Path::new(DEFAULT_CONFIG_FILE)), "FGTEST_SHOW_").unwrap();
-    eprintln!("4> {}", Config::from_figment(f).unwrap_err());
-    let (_d, path) = toml_file("listen = \"x\"\ncredentials = []\n[log]\nlevel=\"loud\"\n");
-    eprintln!("5> {}", load_isolated(&path).unwrap_err());
-    eprintln!("6> {}", Config::load(Some(Path::new("/nope.toml"))).unwrap_err());
-    std::env::set_var("FGTEST_SHOW2_LISTEN", "127.0.0.1:9000");
-    std::env::set_var("FGTEST_SHOW2_FLOWS__DIR", "");
-    let f = Config::figment_with_env_prefix(None, "FGTEST_SHOW2_").unwrap();
-    eprintln!("7> {:?}", Config::from_figment(f));
-    let (_d, path) = toml_file("[[functions]]\nname=\"a\"\ninvoker=\"mock\"\nresponses=[{return=1, bogus=2}]\n");
-    eprintln!("8> {}", load_isolated(&path).unwrap_err());
 }

@@ -329,14 +329,16 @@ fn slice_indices(
         let end = end.map_or(len, norm).clamp(0, len);
         while i < end {
             out.push(i as usize);
-            i += step;
+            let Some(n) = i.checked_add(step) else { break };
+            i = n;
         }
     } else if step < 0 {
         let mut i = start.map_or(len - 1, norm).clamp(-1, len - 1);
         let end = end.map_or(-1, norm).clamp(-1, len - 1);
         while i > end {
             out.push(i as usize);
-            i += step;
+            let Some(n) = i.checked_add(step) else { break };
+            i = n;
         }
     }
     out
@@ -582,7 +584,11 @@ mod tests {
         assert_eq!(ev("$.a[3:1]", input.clone()), json!([]));
         assert_eq!(ev("$.a[0,-1,9]", input.clone()), json!([0, 5]));
         assert_eq!(ev("$.o['z','x','q']", input.clone()), json!([3, 1]));
-        assert_eq!(ev("$.o[1:2]", input), json!([]));
+        assert_eq!(ev("$.o[1:2]", input.clone()), json!([]));
+        let huge = "$.a[1:9223372036854775807:9223372036854775807]";
+        assert_eq!(ev(huge, input.clone()), json!([1]));
+        let huge_neg = "$.a[-1:-9223372036854775808:-9223372036854775808]";
+        assert_eq!(ev(huge_neg, input), json!([5]));
     }
 
     #[test]

@@ -556,6 +556,7 @@ impl Parser<'_> {
             ));
         }
         self.expect("(")?;
+        let first_arg_at = self.peek_start()?;
         self.call_depth += 1;
         let args = self.parse_list(")");
         self.call_depth -= 1;
@@ -579,7 +580,7 @@ impl Parser<'_> {
         }
         if func == Func::RegexMatchString {
             let first = args.remove(0);
-            args.insert(0, literal_regex(first, at)?);
+            args.insert(0, literal_regex(first, first_arg_at)?);
         }
         Ok(Node::Call(func, args))
     }
@@ -1300,9 +1301,9 @@ mod tests {
         assert!(
             matches!(node("regexMatchString(\"a+\", $.s)"), Node::Call(_, a) if matches!(a[0], Node::Regex(_)))
         );
-        assert!(perr("regexMatchString(\"(\", $.s)")
-            .message
-            .contains("invalid regular"));
+        let e = perr("regexMatchString(\"(\", $.s)");
+        assert!(e.message.contains("invalid regular"));
+        assert_eq!(e.offset, 17);
     }
 
     #[test]

@@ -668,6 +668,38 @@ mod tests {
     }
 
     #[test]
+    fn both_object_forms_deserialize_alike() {
+        let a: Template = serde_json::from_value(json!({"k.$": "$.a", "c": 1})).unwrap();
+        let b: Template = serde_json::from_value(json!({"k": {"$expr": "$.a"}, "c": 1})).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            serde_json::to_value(&b).unwrap(),
+            json!({"k.$": "$.a", "c": 1})
+        );
+    }
+
+    #[test]
+    fn documented_example_evaluates() {
+        let t: Template = serde_json::from_value(json!({"$merge": [
+            {"$expr": "$input"},
+            {"greeting.$": "format(\"hello {}\", $input.name)",
+             "tags": ["fixed", {"$expr": "$context.execution.name"}],
+             "raw": {"$literal": {"not.$": "evaluated"}}}
+        ]}))
+        .unwrap();
+        let input = json!({"name": "ann", "greeting": "old"});
+        let ctx = json!({"execution": {"name": "run-9"}});
+        let mut vars = Vars::new(&input);
+        vars.context = Some(&ctx);
+        assert_eq!(
+            t.eval(&vars).unwrap(),
+            json!({"name": "ann", "greeting": "hello ann", "tags": ["fixed", "run-9"],
+                   "raw": {"not.$": "evaluated"}})
+        );
+        round_trip(&t);
+    }
+
+    #[test]
     fn deserialize_errors_carry_paths() {
         let err = serde_json::from_value::<Template>(json!({"a": {"b.$": "$.x +"}})).unwrap_err();
         let msg = err.to_string();
