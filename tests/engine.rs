@@ -45,8 +45,8 @@ async fn pass_states_transform_data_and_record_a_chained_history() {
         assert_eq!(e.cause_id, i as u64, "each event is caused by the previous one in a serial flow");
     }
     assert_eq!(h[1].state, "A");
-    assert_eq!(h[1].detail, json!({"input": {"who": "ann"}}));
-    assert_eq!(h[2].detail, json!({"input": {"greeting": "hello ann"}}));
+    assert_eq!(h[1].detail.input.as_deref(), Some(&json!({"who": "ann"})));
+    assert_eq!(h[2].detail.input.as_deref(), Some(&json!({"greeting": "hello ann"})));
     assert_eq!(rec.event_count, h.len() as u64);
 }
 
@@ -98,8 +98,8 @@ async fn wait_by_seconds_expression_and_past_timestamp_records_the_wait() {
     let h = t.history(&rec).await;
     let waits: Vec<_> = h.iter().filter(|e| e.kind == EventKind::WaitStarted).collect();
     assert_eq!(waits.len(), 3);
-    assert_eq!(waits[0].detail["seconds"], json!(3600.0));
-    assert_eq!(waits[1].detail["seconds"], json!(0.0));
+    assert_eq!(waits[0].detail.extra().seconds, Some(3600.0));
+    assert_eq!(waits[1].detail.extra().seconds, Some(0.0));
     assert_eq!(h.iter().filter(|e| e.kind == EventKind::WaitEnded).count(), 3);
 
     let bad = t.run(&flow, json!({"delay": "soon"})).await;
@@ -145,9 +145,9 @@ async fn task_calls_the_bound_function_with_built_parameters() {
     assert_eq!(output(&rec), json!({"reply": "hi", "asked": "bo"}));
     let h = t.history(&rec).await;
     let scheduled = h.iter().find(|e| e.kind == EventKind::TaskScheduled).unwrap();
-    assert_eq!(scheduled.detail["input"], json!({"who": "bo", "fixed": 1}));
-    assert_eq!(scheduled.detail["attempt"], json!(0));
-    assert!(h.iter().any(|e| e.kind == EventKind::TaskSucceeded && e.detail["output"] == json!({"message": "hi"})));
+    assert_eq!(scheduled.detail.input.as_deref(), Some(&json!({"who": "bo", "fixed": 1})));
+    assert_eq!(scheduled.detail.extra().attempt, Some(0));
+    assert!(h.iter().any(|e| e.kind == EventKind::TaskSucceeded && e.detail.output.as_deref() == Some(&json!({"message": "hi"}))));
 }
 
 #[tokio::test]
@@ -170,18 +170,18 @@ async fn retry_backs_off_by_the_policy_and_then_succeeds() {
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec), json!({"ok": true}));
     let h = t.history(&rec).await;
-    let delays: Vec<Value> = h
+    let delays: Vec<f64> = h
         .iter()
         .filter(|e| e.kind == EventKind::RetryScheduled)
-        .map(|e| e.detail["delay_seconds"].clone())
+        .filter_map(|e| e.detail.extra().delay_seconds)
         .collect();
-    assert_eq!(delays, vec![json!(1.0), json!(3.0), json!(5.0)], "1, 1*3, min(9, 5)");
-    let attempts: Vec<Value> = h
+    assert_eq!(delays, vec![1.0, 3.0, 5.0], "1, 1*3, min(9, 5)");
+    let attempts: Vec<u32> = h
         .iter()
         .filter(|e| e.kind == EventKind::TaskScheduled)
-        .map(|e| e.detail["attempt"].clone())
+        .filter_map(|e| e.detail.extra().attempt)
         .collect();
-    assert_eq!(attempts, vec![json!(0), json!(1), json!(2), json!(3)]);
+    assert_eq!(attempts, vec![0, 1, 2, 3]);
 }
 
 #[tokio::test]
@@ -209,7 +209,7 @@ async fn exhausted_retries_fall_through_to_catch_with_the_error_as_data() {
     assert_eq!(output(&rec), json!({"code": "BookFlightError", "why": "no seats", "orig": 7}));
     let h = t.history(&rec).await;
     assert_eq!(h.iter().filter(|e| e.kind == EventKind::TaskFailed).count(), 2);
-    assert!(h.iter().any(|e| e.kind == EventKind::ErrorCaught && e.detail["next"] == json!("Compensate")));
+    assert!(h.iter().any(|e| e.kind == EventKind::ErrorCaught && e.detail.extra().next.as_deref() == Some("Compensate")));
 }
 
 #[tokio::test]
@@ -231,7 +231,7 @@ async fn an_uncaught_error_fails_the_execution_with_its_name_and_cause() {
     let h = t.history(&rec).await;
     let last = h.last().unwrap();
     assert_eq!(last.kind, EventKind::ExecutionFailed);
-    assert_eq!(last.detail, json!({"error": "Boom", "cause": "exploded"}));
+    assert_eq!(last.detail.to_value(), json!({"error": "Boom", "cause": "exploded"}));
 }
 
 #[tokio::test]
@@ -394,7 +394,7 @@ async fn token_of(t: &support::TestEngine, rec: &flowgate::model::ExecutionRecor
     for _ in 0..200 {
         let h = t.history(rec).await;
         if let Some(e) = h.iter().find(|e| e.kind == EventKind::TaskSubmitted) {
-            return e.detail["task_token"].as_str().unwrap().to_string();
+            return e.detail.extra().task_token.clone().unwrap();
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

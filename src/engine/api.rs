@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::callbacks::{CallbackOutcome, Report};
 use super::exec::{serialized_len, Abort};
@@ -13,7 +13,7 @@ use super::Engine;
 use crate::model::execution::FlowKey;
 use crate::model::time::now;
 use crate::model::{
-    error_names, ApiError, Event, EventKind, ExecError, ExecutionRecord, ExecutionStatus,
+    error_names, ApiError, Event, EventDetail, EventKind, ExecError, ExecutionRecord, ExecutionStatus,
 };
 use crate::store::{ExecutionFilter, FlowRecord, InsertOutcome, Page, StoreError, TokenState};
 
@@ -155,7 +155,7 @@ impl Engine {
             time: started,
             kind: EventKind::ExecutionStarted,
             state: String::new(),
-            detail: json!({ "input": req.input }),
+            detail: EventDetail::input(record.input.clone()),
         };
         (record, first)
     }
@@ -223,8 +223,8 @@ impl Engine {
                 })
             }
         }
-        let mut done = runner::launch(&self.inner, &record, req.flow.flow.clone());
-        let _ = done.wait_for(|d| *d).await;
+        let done = runner::launch(&self.inner, &record, req.flow.flow.clone());
+        done.wait().await;
         self.execution(&record.id).await
     }
 
@@ -262,8 +262,8 @@ impl Engine {
     /// Wakes on completion; never polls.
     pub async fn wait_execution(&self, id: &str, max: Duration) -> Result<ExecutionRecord, ApiError> {
         let done = self.inner.live.get(id).map(|l| l.done.clone());
-        if let Some(mut done) = done {
-            let _ = tokio::time::timeout(max, done.wait_for(|d| *d)).await;
+        if let Some(done) = done {
+            let _ = tokio::time::timeout(max, done.wait()).await;
         }
         self.execution(id).await
     }
@@ -281,7 +281,7 @@ impl Engine {
             .live
             .get(id)
             .map(|l| (l.ctx.clone(), l.done.clone()));
-        let Some((ctx, mut done)) = live else {
+        let Some((ctx, done)) = live else {
             let r = self.execution(id).await?;
             if r.is_terminal() {
                 return Err(ApiError::InvalidState {
@@ -297,7 +297,7 @@ impl Engine {
             error.unwrap_or_else(|| error_names::STOPPED.to_string()),
             cause.unwrap_or_default(),
         )));
-        let _ = done.wait_for(|d| *d).await;
+        done.wait().await;
         self.execution(id).await
     }
 

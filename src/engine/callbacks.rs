@@ -28,7 +28,7 @@ pub(crate) struct Report {
 /// The tasks of this process that wait for a report, by token.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
-    map: DashMap<String, oneshot::Sender<Report>>,
+    map: DashMap<String, oneshot::Sender<Report>, ahash::RandomState>,
 }
 
 impl Waiters {

@@ -33,6 +33,7 @@ pub(crate) async fn sleep_recorded(
             Ok(())
         };
     }
+    ctx.flush().await?;
     let id = uuid::Uuid::new_v4().to_string();
     let due = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
     let store = &ctx.engine.store;
@@ -49,6 +50,7 @@ pub(crate) async fn sleep_recorded(
         _ = tokio::time::sleep(real) => Ok(()),
         _ = cancel.cancelled() => Err(Interrupt::Cancelled),
     };
+    ctx.tick();
     store.delete_timer(&id).await.map_err(Interrupt::store)?;
     outcome
 }

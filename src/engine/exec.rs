@@ -1,7 +1,7 @@
 //! The context of one running execution: event numbering and commits, cancellation, the
 //! execution-wide `$global`, and the canonical `$context` object.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -12,7 +12,7 @@ use super::Inner;
 use crate::model::error_names;
 use crate::model::execution::FlowKey;
 use crate::model::time::Timestamp;
-use crate::model::{Event, EventKind, ExecError, Flow};
+use crate::model::{Event, EventDetail, EventKind, ExecError, Flow};
 use crate::store::StoreError;
 
 /// Why a piece of the interpreter stopped early.
@@ -67,6 +67,13 @@ pub(crate) struct ExecCtx {
     pub(crate) abort: Mutex<Option<Abort>>,
     pub(crate) global: Mutex<Value>,
     next_event: AtomicU64,
+    /// The time stamped on new events (nanoseconds since the epoch). Refreshed by
+    /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
+    /// a call, so a burst of pure transitions reads the clock once.
+    clock: AtomicI64,
+    /// Events numbered but not yet committed: pure transitions are buffered and committed
+    /// together before the next side effect (a call, a wait, a callback) and at the end.
+    pending: Mutex<Vec<Event>>,
 }
 
 impl ExecCtx {
@@ -94,6 +101,8 @@ impl ExecCtx {
             abort: Mutex::new(None),
             global: Mutex::new(Value::Object(Map::new())),
             next_event: AtomicU64::new(first_event_id + 1),
+            clock: AtomicI64::new(stamp(Utc::now())),
+            pending: Mutex::new(Vec::with_capacity(16)),
         }
     }
 
@@ -107,31 +116,38 @@ impl ExecCtx {
         self.root_cancel.cancel();
     }
 
+    /// Reads the wall clock for the events that follow.
+    pub(crate) fn tick(&self) {
+        self.clock.store(stamp(Utc::now()), Ordering::Relaxed);
+    }
+
     /// Id of the most recently numbered event.
     pub(crate) fn last_event_id(&self) -> u64 {
         self.next_event.load(Ordering::Relaxed) - 1
     }
 
     /// Builds an event with the next id.
-    pub(crate) fn event(&self, kind: EventKind, state: &str, cause: u64, detail: Value) -> Event {
+    pub(crate) fn event(&self, kind: EventKind, state: &str, cause: u64, detail: EventDetail) -> Event {
         Event {
             id: self.next_event.fetch_add(1, Ordering::Relaxed),
             cause_id: cause,
-            time: Utc::now(),
+            time: chrono::DateTime::from_timestamp_nanos(self.clock.load(Ordering::Relaxed)),
             kind,
             state: state.to_string(),
             detail,
         }
     }
 
-    /// Commits one event (then the caller acts on it). Past the history limit, the execution
-    /// is aborted as failed and the caller unwinds.
+    /// Records one event. It is committed with the next [`ExecCtx::flush`], which runs before
+    /// any side effect, so an effect never happens before the events that lead to it are
+    /// stored. Past the history limit, the execution is aborted as failed and the caller
+    /// unwinds.
     pub(crate) async fn emit(
         &self,
         kind: EventKind,
         state: &str,
         cause: u64,
-        detail: Value,
+        detail: EventDetail,
     ) -> Result<u64, Interrupt> {
         let event = self.event(kind, state, cause, detail);
         let id = event.id;
@@ -145,12 +161,26 @@ impl ExecCtx {
             )));
             return Err(Interrupt::Cancelled);
         }
+        self.pending.lock().expect("pending lock").push(event);
+        Ok(id)
+    }
+
+    /// Commits the buffered events. Called before every side effect.
+    pub(crate) async fn flush(&self) -> Result<(), Interrupt> {
+        let events = self.take_pending();
+        if events.is_empty() {
+            return Ok(());
+        }
         self.engine
             .store
-            .commit(&self.id, vec![event], None)
+            .commit(&self.id, events, None)
             .await
-            .map_err(Interrupt::store)?;
-        Ok(id)
+            .map_err(Interrupt::store)
+    }
+
+    /// The buffered events, leaving the buffer empty.
+    pub(crate) fn take_pending(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.pending.lock().expect("pending lock"))
     }
 
     /// The canonical `$context` object for a state (see docs/expressions.md).
@@ -198,6 +228,10 @@ pub(crate) struct StateInfo<'a> {
     pub(crate) task_token: Option<&'a str>,
     pub(crate) event_id: u64,
     pub(crate) error: Option<&'a ExecError>,
+}
+
+fn stamp(t: Timestamp) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 /// Length of the compact JSON serialization of `v`, without allocating it.

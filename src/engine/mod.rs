@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) functions: FunctionRegistry,
     pub(crate) config: EngineConfig,
-    pub(crate) live: DashMap<String, runner::LiveExecution>,
+    pub(crate) live: DashMap<String, runner::LiveExecution, ahash::RandomState>,
     pub(crate) callbacks: callbacks::Waiters,
 }
 
@@ -55,7 +55,7 @@ impl Engine {
                 store,
                 functions,
                 config,
-                live: DashMap::new(),
+                live: DashMap::default(),
                 callbacks: callbacks::Waiters::default(),
             }),
         }

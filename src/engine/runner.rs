@@ -4,27 +4,54 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::Notify;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::exec::{Abort, ExecCtx, Interrupt};
 use super::scope::{eval_template, run_scope};
 use super::Inner;
 use crate::model::expr::Vars;
 use crate::model::time::now;
-use crate::model::{error_names, EventKind, ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
+use crate::model::{error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
 use crate::store::ExecutionUpdate;
 
 /// An execution running in this process.
 #[derive(Debug)]
 pub(crate) struct LiveExecution {
     pub(crate) ctx: Arc<ExecCtx>,
-    pub(crate) done: watch::Receiver<bool>,
+    pub(crate) done: Arc<Completion>,
+}
+
+/// Signals that an execution has ended and its final state is committed. Wakes long polls
+/// and sync starts; cheaper than a watch channel on the hot path.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    done: AtomicBool,
+    notify: Notify,
+}
+
+impl Completion {
+    /// Waits until the execution has ended.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.done.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
 }
 
 /// Starts running a freshly inserted execution; the receiver turns `true` when it has ended
 /// and its final state is committed.
-pub(crate) fn launch(inner: &Arc<Inner>, record: &ExecutionRecord, flow: Arc<Flow>) -> watch::Receiver<bool> {
+pub(crate) fn launch(inner: &Arc<Inner>, record: &ExecutionRecord, flow: Arc<Flow>) -> Arc<Completion> {
     let ctx = Arc::new(ExecCtx::new(
         inner.clone(),
         record.id.clone(),
@@ -35,17 +62,17 @@ pub(crate) fn launch(inner: &Arc<Inner>, record: &ExecutionRecord, flow: Arc<Flo
         record.started,
         record.event_count,
     ));
-    let (tx, rx) = watch::channel(false);
+    let done = Arc::new(Completion::default());
     inner.live.insert(
         record.id.clone(),
         LiveExecution {
             ctx: ctx.clone(),
-            done: rx.clone(),
+            done: done.clone(),
         },
     );
     let timeout = timeout_of(&inner.config, &ctx.flow);
-    tokio::spawn(run(ctx, tx, timeout));
-    rx
+    tokio::spawn(run(ctx, done.clone(), timeout));
+    done
 }
 
 fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
@@ -57,15 +84,15 @@ fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
-async fn run(ctx: Arc<ExecCtx>, done: watch::Sender<bool>, timeout: Duration) {
+async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration) {
     let cancel = ctx.root_cancel.clone();
     let body = async {
         let input = match &ctx.flow.input {
-            None => (*ctx.input).clone(),
+            None => ctx.input.clone(),
             Some(t) => {
                 let mut vars = Vars::new(&ctx.input);
                 vars.consts = Some(&ctx.flow.constants);
-                eval_template(&ctx, t, vars, None)?
+                Arc::new(eval_template(&ctx, t, vars, None)?)
             }
         };
         run_scope(&ctx, &ctx.flow.root, input, 1, &cancel).await
@@ -79,6 +106,7 @@ async fn run(ctx: Arc<ExecCtx>, done: watch::Sender<bool>, timeout: Duration) {
         }
     };
     let outcome = match outcome {
+        Ok((output, last)) if Arc::ptr_eq(&output, &ctx.input) => Ok((output, last)),
         Ok((output, last)) => match ctx.check_size("the execution output", &output) {
             Ok(()) => Ok((output, last)),
             Err(e) => Err(e),
@@ -86,14 +114,15 @@ async fn run(ctx: Arc<ExecCtx>, done: watch::Sender<bool>, timeout: Duration) {
         Err(e) => Err(e),
     };
     let last = ctx.last_event_id();
+    ctx.tick();
     let stopped = now();
     let (kind, detail, update) = match outcome {
         Ok((output, _)) => (
             EventKind::ExecutionSucceeded,
-            json!({ "output": output }),
+            EventDetail::output(output.clone()),
             ExecutionUpdate {
                 status: Some(ExecutionStatus::Succeeded),
-                output: Some(Arc::new(output)),
+                output: Some(output),
                 stopped: Some(stopped),
                 ..Default::default()
             },
@@ -122,12 +151,13 @@ async fn run(ctx: Arc<ExecCtx>, done: watch::Sender<bool>, timeout: Duration) {
             }
         }
     };
-    let event = ctx.event(kind, "", last, detail);
-    if let Err(e) = ctx.engine.store.commit(&ctx.id, vec![event], Some(update)).await {
+    let mut events = ctx.take_pending();
+    events.push(ctx.event(kind, "", last, detail));
+    if let Err(e) = ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
         tracing::error!(execution = %ctx.id, error = %e, "could not commit the end of an execution");
     }
     ctx.engine.live.remove(&ctx.id);
-    let _ = done.send(true);
+    done.finish();
 }
 
 fn failed(
@@ -135,10 +165,10 @@ fn failed(
     status: ExecutionStatus,
     e: ExecError,
     stopped: crate::model::time::Timestamp,
-) -> (EventKind, serde_json::Value, ExecutionUpdate) {
+) -> (EventKind, EventDetail, ExecutionUpdate) {
     (
         kind,
-        json!({ "error": e.name, "cause": e.cause }),
+        EventDetail::error(&e.name, &e.cause),
         ExecutionUpdate {
             status: Some(status),
             error: Some(e.name),

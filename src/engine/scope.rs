@@ -1,16 +1,21 @@
 //! The scope loop and the state envelope: data transforms, events, retry and catch.
+//!
+//! State data travels as `Arc<Value>`: a state that passes its input through, and every event
+//! that records a payload, shares it instead of copying it.
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::clock;
 use super::exec::{ExecCtx, Interrupt, StateInfo};
 use super::states;
 use crate::model::error_names;
-use crate::model::expr::{Template, Var, Vars};
+use crate::model::expr::{Expr, Template, Var, Vars};
 use crate::model::flow::{RetryPolicy, Scope, State, StateKind};
-use crate::model::{EventKind, ExecError};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 
 /// Where the scope goes after a state.
 pub(crate) enum Next<'a> {
@@ -22,7 +27,7 @@ pub(crate) enum Next<'a> {
 
 /// What a state kind produced.
 pub(crate) struct KindOutcome<'a> {
-    pub(crate) result: Value,
+    pub(crate) result: Arc<Value>,
     /// A jump chosen by the kind itself (Choice); `None` uses the state's next/end.
     pub(crate) jump: Option<&'a str>,
     /// The kind ends the scope (Succeed).
@@ -30,7 +35,7 @@ pub(crate) struct KindOutcome<'a> {
 }
 
 impl<'a> KindOutcome<'a> {
-    pub(crate) fn value(result: Value) -> Self {
+    pub(crate) fn value(result: Arc<Value>) -> Self {
         KindOutcome {
             result,
             jump: None,
@@ -46,14 +51,25 @@ pub(crate) struct Frame<'a> {
     pub(crate) scope_local: Option<&'a Value>,
 }
 
+impl<'a> Frame<'a> {
+    /// Variables over `input` with the scope's variables and the flow constants bound.
+    pub(crate) fn vars(&self, ctx: &'a ExecCtx, input: &'a Value) -> Vars<'a> {
+        let mut vars = Vars::new(input);
+        vars.scope_input = Some(self.scope_input);
+        vars.scope_local = self.scope_local;
+        vars.consts = Some(&ctx.flow.constants);
+        vars
+    }
+}
+
 /// Runs a scope to its end; returns its output and the id of its last event.
 pub(crate) fn run_scope<'a>(
     ctx: &'a ExecCtx,
     scope: &'a Scope,
-    input: Value,
+    input: Arc<Value>,
     cause: u64,
     cancel: &'a CancellationToken,
-) -> BoxFuture<'a, Result<(Value, u64), Interrupt>> {
+) -> BoxFuture<'a, Result<(Arc<Value>, u64), Interrupt>> {
     Box::pin(async move {
         let mut local = scope.accumulate_local.then(|| Value::Object(Map::new()));
         let mut current: &str = &scope.start_at;
@@ -69,7 +85,7 @@ pub(crate) fn run_scope<'a>(
             };
             let (output, next, last_event) = run_state(ctx, state, raw, frame, cause, cancel).await?;
             cause = last_event;
-            if let (Some(Value::Object(l)), Value::Object(o)) = (local.as_mut(), &output) {
+            if let (Some(Value::Object(l)), Value::Object(o)) = (local.as_mut(), &*output) {
                 for (k, v) in o {
                     l.insert(k.clone(), v.clone());
                 }
@@ -90,7 +106,7 @@ pub(crate) fn run_scope<'a>(
                 vars.scope_input = Some(&input);
                 vars.scope_local = local.as_ref();
                 vars.consts = Some(&ctx.flow.constants);
-                eval_template(ctx, t, vars, None)?
+                Arc::new(eval_template(ctx, t, vars, None)?)
             }
         };
         Ok((output, cause))
@@ -104,22 +120,7 @@ pub(crate) fn eval_template(
     vars: Vars<'_>,
     info: Option<&StateInfo<'_>>,
 ) -> Result<Value, Interrupt> {
-    let context = if t.references(Var::Context) {
-        let fallback = StateInfo {
-            name: "",
-            input: vars.input,
-            retry_count: 0,
-            task_token: None,
-            event_id: 0,
-            error: None,
-        };
-        Some(ctx.context_value(info.unwrap_or(&fallback)))
-    } else {
-        None
-    };
-    let global = t
-        .references(Var::Global)
-        .then(|| ctx.global.lock().expect("global lock").clone());
+    let (context, global) = context_and_global(ctx, t.references(Var::Context), t.references(Var::Global), vars.input, info);
     let vars = Vars {
         context: context.as_ref(),
         global: global.as_ref(),
@@ -128,22 +129,62 @@ pub(crate) fn eval_template(
     t.eval(&vars).map_err(|e| Interrupt::runtime(e.to_string()))
 }
 
+/// Evaluates an expression, binding `$context` and `$global` only when it reads them.
+pub(crate) fn eval_expr(
+    ctx: &ExecCtx,
+    e: &Expr,
+    vars: Vars<'_>,
+    info: Option<&StateInfo<'_>>,
+) -> Result<Value, Interrupt> {
+    let (context, global) = context_and_global(ctx, e.references(Var::Context), e.references(Var::Global), vars.input, info);
+    let vars = Vars {
+        context: context.as_ref(),
+        global: global.as_ref(),
+        ..vars
+    };
+    e.eval(&vars)
+        .map_err(|err| Interrupt::runtime(format!("'{}': {err}", e.text())))
+}
+
+fn context_and_global(
+    ctx: &ExecCtx,
+    wants_context: bool,
+    wants_global: bool,
+    input: &Value,
+    info: Option<&StateInfo<'_>>,
+) -> (Option<Value>, Option<Value>) {
+    let context = wants_context.then(|| {
+        let fallback = StateInfo {
+            name: "",
+            input,
+            retry_count: 0,
+            task_token: None,
+            event_id: 0,
+            error: None,
+        };
+        ctx.context_value(info.unwrap_or(&fallback))
+    });
+    let global = wants_global.then(|| ctx.global.lock().expect("global lock").clone());
+    (context, global)
+}
+
 /// Runs one state: entered, started, the kind's work (with retries), succeeded or failed,
 /// exited. Returns the output, where to go next and the last event id.
 async fn run_state<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
-    raw: Value,
+    raw: Arc<Value>,
     frame: Frame<'_>,
     cause: u64,
     cancel: &'a CancellationToken,
-) -> Result<(Value, Next<'a>, u64), Interrupt> {
+) -> Result<(Arc<Value>, Next<'a>, u64), Interrupt> {
     if cancel.is_cancelled() {
         return Err(Interrupt::Cancelled);
     }
     let name = state.name.as_str();
+    ctx.tick();
     let mut cause = ctx
-        .emit(EventKind::StateEntered, name, cause, json!({ "input": raw }))
+        .emit(EventKind::StateEntered, name, cause, EventDetail::input(raw.clone()))
         .await?;
     let mut retries = vec![0u32; state.retry.len()];
     let mut attempt: u32 = 0;
@@ -160,10 +201,10 @@ async fn run_state<'a>(
         match outcome {
             Ok((output, kind_next)) => {
                 let id = ctx
-                    .emit(EventKind::StateSucceeded, name, cause, json!({ "output": output }))
+                    .emit(EventKind::StateSucceeded, name, cause, EventDetail::output(output.clone()))
                     .await?;
                 let id = ctx
-                    .emit(EventKind::StateExited, name, id, json!({ "output": output }))
+                    .emit(EventKind::StateExited, name, id, EventDetail::output(output.clone()))
                     .await?;
                 let next = match kind_next {
                     Some(next) => next,
@@ -177,12 +218,7 @@ async fn run_state<'a>(
             Err(Interrupt::Cancelled) => return Err(Interrupt::Cancelled),
             Err(Interrupt::Error(err)) => {
                 cause = ctx
-                    .emit(
-                        EventKind::StateFailed,
-                        name,
-                        cause,
-                        json!({ "error": err.name, "cause": err.cause }),
-                    )
+                    .emit(EventKind::StateFailed, name, cause, EventDetail::error(&err.name, &err.cause))
                     .await?;
                 let err_value = err.to_value();
                 if let Some(i) = first_match(&state.retry, &err, &err_value) {
@@ -196,7 +232,12 @@ async fn run_state<'a>(
                                 EventKind::RetryScheduled,
                                 name,
                                 cause,
-                                json!({ "error": err.name, "attempt": attempt, "delay_seconds": delay }),
+                                EventDetail::more(DetailMore {
+                                    error: Some(err.name.clone()),
+                                    attempt: Some(attempt),
+                                    delay_seconds: Some(delay),
+                                    ..Default::default()
+                                }),
                             )
                             .await?;
                         let real = clock::scaled(delay, ctx.engine.config.time_scale);
@@ -209,24 +250,22 @@ async fn run_state<'a>(
                         && condition_holds(c.condition.as_ref(), &err_value)
                 });
                 let Some(catcher) = catcher else {
-                    ctx.emit(EventKind::StateExited, name, cause, json!({ "error": err.name, "cause": err.cause }))
+                    ctx.emit(EventKind::StateExited, name, cause, EventDetail::error(&err.name, &err.cause))
                         .await?;
                     return Err(Interrupt::Error(err));
                 };
                 let output = match &catcher.output {
-                    None => err_value,
+                    None => Arc::new(err_value),
                     Some(t) => {
-                        let mut vars = Vars::new(&raw);
+                        let mut vars = frame.vars(ctx, &raw);
                         vars.result = Some(&err_value);
-                        vars.scope_input = Some(frame.scope_input);
-                        vars.scope_local = frame.scope_local;
-                        vars.consts = Some(&ctx.flow.constants);
                         let info = StateInfo {
                             error: Some(&err),
                             retry_count: attempt,
-                            ..info_base(name, &raw, cause)
+                            event_id: cause,
+                            ..info
                         };
-                        eval_template(ctx, t, vars, Some(&info))?
+                        Arc::new(eval_template(ctx, t, vars, Some(&info))?)
                     }
                 };
                 let id = ctx
@@ -234,11 +273,16 @@ async fn run_state<'a>(
                         EventKind::ErrorCaught,
                         name,
                         cause,
-                        json!({ "error": err.name, "cause": err.cause, "next": catcher.next }),
+                        EventDetail::more(DetailMore {
+                            error: Some(err.name.clone()),
+                            cause: Some(err.cause.clone()),
+                            next: Some(catcher.next.clone()),
+                            ..Default::default()
+                        }),
                     )
                     .await?;
                 let id = ctx
-                    .emit(EventKind::StateExited, name, id, json!({ "output": output }))
+                    .emit(EventKind::StateExited, name, id, EventDetail::output(output.clone()))
                     .await?;
                 return Ok((output, Next::Goto(catcher.next.as_str()), id));
             }
@@ -246,40 +290,26 @@ async fn run_state<'a>(
     }
 }
 
-fn info_base<'a>(name: &'a str, input: &'a Value, event_id: u64) -> StateInfo<'a> {
-    StateInfo {
-        name,
-        input,
-        retry_count: 0,
-        task_token: None,
-        event_id,
-        error: None,
-    }
-}
-
 /// One attempt: input transform, the kind's work, global and output transforms.
 async fn attempt_state<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
-    raw: &Value,
+    raw: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
-) -> Result<(Value, Option<Next<'a>>), Interrupt> {
+) -> Result<(Arc<Value>, Option<Next<'a>>), Interrupt> {
     let effective = match &state.input {
         None => raw.clone(),
         Some(t) => {
-            let mut vars = Vars::new(raw);
-            vars.scope_input = Some(frame.scope_input);
-            vars.scope_local = frame.scope_local;
-            vars.consts = Some(&ctx.flow.constants);
-            eval_template(ctx, t, vars, Some(info))?
+            let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, raw), Some(info))?);
+            ctx.check_size(&format!("the input of state '{}'", state.name), &v)?;
+            v
         }
     };
-    ctx.check_size(&format!("the input of state '{}'", state.name), &effective)?;
     *cause = ctx
-        .emit(EventKind::StateStarted, &state.name, *cause, json!({ "input": effective }))
+        .emit(EventKind::StateStarted, &state.name, *cause, EventDetail::input(effective.clone()))
         .await?;
     let info = StateInfo {
         input: &effective,
@@ -293,26 +323,21 @@ async fn attempt_state<'a>(
         (None, false) => None,
     };
     if let Some(g) = &state.global {
-        let mut vars = Vars::new(&effective);
+        let mut vars = frame.vars(ctx, &effective);
         vars.result = Some(&outcome.result);
-        vars.consts = Some(&ctx.flow.constants);
-        vars.scope_input = Some(frame.scope_input);
-        vars.scope_local = frame.scope_local;
         let update = eval_template(ctx, g, vars, Some(&info))?;
         merge_global(ctx, update, &state.name)?;
     }
     let output = match &state.output {
         None => outcome.result,
         Some(t) => {
-            let mut vars = Vars::new(&effective);
+            let mut vars = frame.vars(ctx, &effective);
             vars.result = Some(&outcome.result);
-            vars.consts = Some(&ctx.flow.constants);
-            vars.scope_input = Some(frame.scope_input);
-            vars.scope_local = frame.scope_local;
-            eval_template(ctx, t, vars, Some(&info))?
+            let v = Arc::new(eval_template(ctx, t, vars, Some(&info))?);
+            ctx.check_size(&format!("the output of state '{}'", state.name), &v)?;
+            v
         }
     };
-    ctx.check_size(&format!("the output of state '{}'", state.name), &output)?;
     Ok((output, kind_next))
 }
 
@@ -335,7 +360,7 @@ fn merge_global(ctx: &ExecCtx, update: Value, state: &str) -> Result<(), Interru
 async fn run_kind<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
-    input: &Value,
+    input: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
@@ -352,11 +377,13 @@ async fn run_kind<'a>(
             f.error.clone().unwrap_or_else(|| error_names::FAIL.to_string()),
             f.cause.clone().unwrap_or_default(),
         ))),
-        StateKind::Choice(c) => states::choice::run(ctx, state, c, input, frame, info, cause, cancel).await,
-        StateKind::Wait(w) => states::wait::run(ctx, state, w, input, info, cause, cancel).await,
-        StateKind::Task(t) => states::task::run(ctx, state, t, input, frame, info, cause, cancel).await,
-        StateKind::Parallel(p) => states::fanout::parallel(ctx, state, p, input, cause, cancel).await,
-        StateKind::Map(m) => states::fanout::map(ctx, state, m, input, frame, info, cause, cancel).await,
+        // The kinds below are boxed so that this future (and every scope's) stays small for
+        // the common Pass/Choice path: moving large futures showed up as memmove in profiles.
+        StateKind::Choice(c) => Box::pin(states::choice::run(ctx, c, input, frame, info, cause, cancel)).await,
+        StateKind::Wait(w) => Box::pin(states::wait::run(ctx, state, w, input, frame, info, cause, cancel)).await,
+        StateKind::Task(t) => Box::pin(states::task::run(ctx, state, t, input, frame, info, cause, cancel)).await,
+        StateKind::Parallel(p) => Box::pin(states::fanout::parallel(ctx, state, p, input, cause, cancel)).await,
+        StateKind::Map(m) => Box::pin(states::fanout::map(ctx, state, m, input, frame, info, cause, cancel)).await,
     }
 }
 
@@ -367,7 +394,8 @@ fn first_match(policies: &[RetryPolicy], err: &ExecError, err_value: &Value) -> 
     })
 }
 
-fn condition_holds(cond: Option<&crate::model::expr::Expr>, err_value: &Value) -> bool {
+/// Evaluates a policy condition over the error object (bound to `$input` and `$result`).
+fn condition_holds(cond: Option<&Expr>, err_value: &Value) -> bool {
     match cond {
         None => true,
         Some(c) => {

@@ -1,5 +1,7 @@
 //! Canonical history events.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,9 +28,9 @@ pub enum EventKind {
     StateSucceeded,
     /// The state's work failed. Detail: `error`, `cause`.
     StateFailed,
-    /// Control left the state. Detail: `output`.
+    /// Control left the state. Detail: `output`, or `error` and `cause` when it failed.
     StateExited,
-    /// A task call was scheduled. Detail: `resource`, `input`, `attempt`, `task_token`?.
+    /// A task call was scheduled. Detail: `resource`, `input`, `attempt`, `task_token`.
     TaskScheduled,
     /// A task call began. Detail: `resource`, `attempt`.
     TaskStarted,
@@ -42,20 +44,127 @@ pub enum EventKind {
     TaskTimedOut,
     /// A retry was scheduled after a back-off. Detail: `error`, `attempt`, `delay_seconds`.
     RetryScheduled,
-    /// A catch policy handled an error. Detail: `error`, `next`.
+    /// A catch policy handled an error. Detail: `error`, `cause`, `next`.
     ErrorCaught,
     /// A Parallel branch started. Detail: `index`, `input`.
     BranchEntered,
-    /// A Parallel branch ended. Detail: `index`, `output` or `error`.
+    /// A Parallel branch ended. Detail: `index`, `output` or `error` and `cause`.
     BranchExited,
     /// A Map iteration started. Detail: `index`, `input`.
     IterationEntered,
-    /// A Map iteration ended. Detail: `index`, `output` or `error`.
+    /// A Map iteration ended. Detail: `index`, `output` or `error` and `cause`.
     IterationExited,
-    /// A Wait began. Detail: `until` (RFC 3339).
+    /// A Wait began. Detail: `seconds`, `until`.
     WaitStarted,
     /// A Wait's deadline passed.
     WaitEnded,
+}
+
+/// The data of an event. Payloads are shared (`Arc`) with the execution's running state, so
+/// recording them costs no copy; the rarer fields live behind one box to keep events small.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    /// Input of the execution, state, branch, iteration or task call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Arc<Value>>,
+    /// Output of the execution, state, branch, iteration or task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Arc<Value>>,
+    /// Everything else (errors, task and timing data).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<Box<DetailMore>>,
+}
+
+/// The less common parts of an [`EventDetail`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetailMore {
+    /// Error name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The task's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// 0-based attempt of a task (retries count up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The task token of a callback task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
+    /// Branch or iteration index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// Back-off before a retry, in flow seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<f64>,
+    /// Length of a wait, in flow seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// When a wait ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// The state a catch policy continues at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl EventDetail {
+    /// A detail with an input.
+    pub fn input(v: Arc<Value>) -> Self {
+        EventDetail {
+            input: Some(v),
+            ..Default::default()
+        }
+    }
+
+    /// A detail with an output.
+    pub fn output(v: Arc<Value>) -> Self {
+        EventDetail {
+            output: Some(v),
+            ..Default::default()
+        }
+    }
+
+    /// A detail with only the less common parts.
+    pub fn more(more: DetailMore) -> Self {
+        EventDetail {
+            more: Some(Box::new(more)),
+            ..Default::default()
+        }
+    }
+
+    /// A detail with an error and cause.
+    pub fn error(error: &str, cause: &str) -> Self {
+        Self::more(DetailMore {
+            error: Some(error.to_string()),
+            cause: Some(cause.to_string()),
+            ..Default::default()
+        })
+    }
+
+    /// The less common parts (empty when absent).
+    pub fn extra(&self) -> &DetailMore {
+        static EMPTY: DetailMore = DetailMore {
+            error: None,
+            cause: None,
+            resource: None,
+            attempt: None,
+            task_token: None,
+            index: None,
+            delay_seconds: None,
+            seconds: None,
+            until: None,
+            next: None,
+        };
+        self.more.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// The detail as a JSON object (the canonical rendering).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// One numbered history event.
@@ -71,6 +180,6 @@ pub struct Event {
     pub kind: EventKind,
     /// The state it concerns (empty for execution-level events).
     pub state: String,
-    /// Canonical detail object (lower-case keys, see [`EventKind`]).
-    pub detail: Value,
+    /// What it carried.
+    pub detail: EventDetail,
 }

@@ -10,6 +10,6 @@ pub mod flow;
 pub mod time;
 
 pub use api_error::{ApiError, AuthFailure};
-pub use event::{Event, EventKind};
+pub use event::{DetailMore, Event, EventDetail, EventKind};
 pub use execution::{ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus};
 pub use flow::{Flow, Scope, State, StateKind};

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
+use dashmap::DashMap as RawDashMap;
+
+/// DashMap with a fast hasher (SipHash showed up in profiles; ahash keeps DoS resistance).
+type DashMap<K, V> = RawDashMap<K, V, ahash::RandomState>;
 
 use super::{
     ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, Store, StoreError,
@@ -57,16 +60,16 @@ impl MemoryStore {
     /// An empty store keeping at most this many finished executions.
     pub fn new(retention: Retention) -> Self {
         MemoryStore {
-            flows: DashMap::new(),
-            flow_ids: DashMap::new(),
-            execs: DashMap::new(),
-            names: DashMap::new(),
-            by_flow: DashMap::new(),
+            flows: DashMap::default(),
+            flow_ids: DashMap::default(),
+            execs: DashMap::default(),
+            names: DashMap::default(),
+            by_flow: DashMap::default(),
             seq: AtomicU64::new(0),
             finished: Mutex::new(Finished::default()),
             retention,
-            timers: DashMap::new(),
-            tokens: DashMap::new(),
+            timers: DashMap::default(),
+            tokens: DashMap::default(),
         }
     }
 
@@ -214,7 +217,11 @@ impl Store for MemoryStore {
                     ExecEntry {
                         seq,
                         record,
-                        events: vec![first],
+                        events: {
+                            let mut v = Vec::with_capacity(16);
+                            v.push(first);
+                            v
+                        },
                     },
                 );
                 v.insert(id.clone());

@@ -1,20 +1,20 @@
 //! Choice: ordered rules, first truthy condition wins; a rule either jumps to a sibling state
 //! or runs an inline scope.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
-use crate::engine::scope::{run_scope, Frame, KindOutcome};
-use crate::model::expr::{Var, Vars};
-use crate::model::flow::{ChoiceSpec, ChoiceTarget, State};
+use crate::engine::scope::{eval_expr, run_scope, Frame, KindOutcome};
+use crate::model::expr::is_truthy;
+use crate::model::flow::{ChoiceSpec, ChoiceTarget};
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<'a>(
     ctx: &'a ExecCtx,
-    _state: &'a State,
     spec: &'a ChoiceSpec,
-    input: &Value,
+    input: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
@@ -22,25 +22,8 @@ pub(crate) async fn run<'a>(
 ) -> Result<KindOutcome<'a>, Interrupt> {
     let mut chosen = None;
     for rule in &spec.rules {
-        let context = rule
-            .condition
-            .references(Var::Context)
-            .then(|| ctx.context_value(info));
-        let global = rule
-            .condition
-            .references(Var::Global)
-            .then(|| ctx.global.lock().expect("global lock").clone());
-        let mut vars = Vars::new(input);
-        vars.scope_input = Some(frame.scope_input);
-        vars.scope_local = frame.scope_local;
-        vars.consts = Some(&ctx.flow.constants);
-        vars.context = context.as_ref();
-        vars.global = global.as_ref();
-        let hit = rule
-            .condition
-            .eval_bool(&vars)
-            .map_err(|e| Interrupt::runtime(format!("condition '{}': {e}", rule.condition.text())))?;
-        if hit {
+        let v = eval_expr(ctx, &rule.condition, frame.vars(ctx, input), Some(info))?;
+        if is_truthy(&v) {
             chosen = Some(&rule.target);
             break;
         }

@@ -1,6 +1,8 @@
 //! Parallel and Map: run scopes concurrently within the execution's task, with a concurrency
 //! bound, failing fast (the first error cancels the siblings that are still running).
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use futures::{Future, StreamExt};
 use serde_json::{json, Value};
@@ -8,16 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
 use crate::engine::scope::{eval_template, run_scope, Frame, KindOutcome};
-use crate::model::expr::{Var, Vars};
+use crate::engine::scope::eval_expr;
 use crate::model::flow::{MapSpec, ParallelSpec, Scope, State};
-use crate::model::{EventKind, ExecError};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 
 /// Runs every branch on the same input; result = array of branch outputs in branch order.
 pub(crate) async fn parallel<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     spec: &'a ParallelSpec,
-    input: &Value,
+    input: &Arc<Value>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
@@ -40,7 +42,9 @@ pub(crate) async fn parallel<'a>(
     )
     .await?;
     *cause = results.1;
-    Ok(KindOutcome::value(Value::Array(results.0)))
+    let result = Value::Array(results.0);
+    ctx.check_size(&format!("the result of state '{}'", state.name), &result)?;
+    Ok(KindOutcome::value(Arc::new(result)))
 }
 
 /// Runs the processor once per item; result = array of iteration outputs in item order.
@@ -49,25 +53,13 @@ pub(crate) async fn map<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     spec: &'a MapSpec,
-    input: &Value,
+    input: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
-    let context = spec
-        .items
-        .references(Var::Context)
-        .then(|| ctx.context_value(info));
-    let mut vars = Vars::new(input);
-    vars.scope_input = Some(frame.scope_input);
-    vars.scope_local = frame.scope_local;
-    vars.consts = Some(&ctx.flow.constants);
-    vars.context = context.as_ref();
-    let items = spec
-        .items
-        .eval(&vars)
-        .map_err(|e| Interrupt::runtime(format!("items '{}': {e}", spec.items.text())))?;
+    let items = eval_expr(ctx, &spec.items, frame.vars(ctx, input), Some(info))?;
     let Value::Array(items) = items else {
         return Err(Interrupt::runtime(format!(
             "items '{}' gave {items}, not an array",
@@ -77,16 +69,13 @@ pub(crate) async fn map<'a>(
     let mut jobs = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let iteration_input = match &spec.item {
-            None => item,
+            None => Arc::new(item),
             Some(t) => {
                 let index = json!(i);
-                let mut vars = Vars::new(input);
+                let mut vars = frame.vars(ctx, input);
                 vars.item = Some(&item);
                 vars.index = Some(&index);
-                vars.scope_input = Some(frame.scope_input);
-                vars.scope_local = frame.scope_local;
-                vars.consts = Some(&ctx.flow.constants);
-                eval_template(ctx, t, vars, Some(info))?
+                Arc::new(eval_template(ctx, t, vars, Some(info))?)
             }
         };
         jobs.push((i, &*spec.processor, iteration_input));
@@ -104,7 +93,9 @@ pub(crate) async fn map<'a>(
     )
     .await?;
     *cause = results.1;
-    Ok(KindOutcome::value(Value::Array(results.0)))
+    let result = Value::Array(results.0);
+    ctx.check_size(&format!("the result of state '{}'", state.name), &result)?;
+    Ok(KindOutcome::value(Arc::new(result)))
 }
 
 fn bound(max: Option<u32>, n: usize) -> usize {
@@ -119,7 +110,7 @@ fn bound(max: Option<u32>, n: usize) -> usize {
 async fn fan_out<'a>(
     ctx: &'a ExecCtx,
     name: &'a str,
-    jobs: Vec<(usize, &'a Scope, Value)>,
+    jobs: Vec<(usize, &'a Scope, Arc<Value>)>,
     limit: usize,
     cause: u64,
     cancel: &'a CancellationToken,
@@ -127,7 +118,7 @@ async fn fan_out<'a>(
 ) -> Result<(Vec<Value>, u64), Interrupt> {
     let n = jobs.len();
     let child = cancel.child_token();
-    let mut futures: Vec<BoxFuture<'a, Result<(usize, Value, u64), Interrupt>>> =
+    let mut futures: Vec<BoxFuture<'a, Result<(usize, Arc<Value>, u64), Interrupt>>> =
         Vec::with_capacity(n);
     for (i, scope, input) in jobs {
         futures.push(Box::pin(one(ctx, name, i, scope, input, cause, child.clone(), kinds)));
@@ -139,7 +130,7 @@ async fn fan_out<'a>(
     while let Some(r) = stream.next().await {
         match r {
             Ok((i, v, id)) => {
-                results[i] = v;
+                results[i] = Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone());
                 last = last.max(id);
             }
             Err(Interrupt::Error(e)) => {
@@ -166,22 +157,44 @@ fn one<'a>(
     name: &'a str,
     index: usize,
     scope: &'a Scope,
-    input: Value,
+    input: Arc<Value>,
     cause: u64,
     cancel: CancellationToken,
     (enter, exit): (EventKind, EventKind),
-) -> impl Future<Output = Result<(usize, Value, u64), Interrupt>> + 'a {
+) -> impl Future<Output = Result<(usize, Arc<Value>, u64), Interrupt>> + 'a {
     async move {
         if cancel.is_cancelled() {
             return Err(Interrupt::Cancelled);
         }
         let entered = ctx
-            .emit(enter, name, cause, json!({ "index": index, "input": input }))
+            .emit(
+                enter,
+                name,
+                cause,
+                EventDetail {
+                    input: Some(input.clone()),
+                    ..EventDetail::more(DetailMore {
+                        index: Some(index),
+                        ..Default::default()
+                    })
+                },
+            )
             .await?;
         match run_scope(ctx, scope, input, entered, &cancel).await {
             Ok((out, last)) => {
                 let id = ctx
-                    .emit(exit, name, last, json!({ "index": index, "output": out }))
+                    .emit(
+                        exit,
+                        name,
+                        last,
+                        EventDetail {
+                            output: Some(out.clone()),
+                            ..EventDetail::more(DetailMore {
+                                index: Some(index),
+                                ..Default::default()
+                            })
+                        },
+                    )
                     .await?;
                 Ok((index, out, id))
             }
@@ -190,7 +203,12 @@ fn one<'a>(
                     exit,
                     name,
                     entered,
-                    json!({ "index": index, "error": e.name, "cause": e.cause }),
+                    EventDetail::more(DetailMore {
+                        index: Some(index),
+                        error: Some(e.name.clone()),
+                        cause: Some(e.cause.clone()),
+                        ..Default::default()
+                    }),
                 )
                 .await?;
                 Err(Interrupt::Error(e))

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use std::sync::Arc;
+
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::callbacks::{self, CallbackOutcome, Report};
@@ -14,7 +16,7 @@ use crate::invoke::{Invocation, InvokeError};
 use crate::model::error_names;
 use crate::model::expr::Vars;
 use crate::model::flow::{State, TaskMode, TaskSpec};
-use crate::model::{EventKind, ExecError};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 use crate::store::{TaskTokenRecord, TokenState};
 
 #[allow(clippy::too_many_arguments)]
@@ -22,7 +24,7 @@ pub(crate) async fn run<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     spec: &'a TaskSpec,
-    input: &Value,
+    input: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
@@ -37,18 +39,15 @@ pub(crate) async fn run<'a>(
     let event = match &spec.parameters {
         None => input.clone(),
         Some(t) => {
-            let mut vars = Vars::new(input);
-            vars.scope_input = Some(frame.scope_input);
-            vars.scope_local = frame.scope_local;
-            vars.consts = Some(&ctx.flow.constants);
-            eval_template(ctx, t, vars, Some(&info))?
+            let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, input), Some(&info))?);
+            ctx.check_size(&format!("the event of task '{name}'"), &v)?;
+            v
         }
     };
-    ctx.check_size(&format!("the event of task '{name}'"), &event)?;
     let timeout = match &spec.timeout_seconds {
         None => None,
         Some(a) => {
-            let s = amount(ctx, a, input, &info)?;
+            let s = amount(ctx, a, frame, input, &info)?;
             if !(s.is_finite() && s >= 0.0) {
                 return Err(Interrupt::runtime(format!("task timeout {s} is not valid")));
             }
@@ -60,7 +59,15 @@ pub(crate) async fn run<'a>(
             EventKind::TaskScheduled,
             name,
             *cause,
-            json!({ "resource": spec.resource, "input": event, "attempt": info.retry_count, "task_token": token }),
+            EventDetail {
+                input: Some(event.clone()),
+                ..EventDetail::more(DetailMore {
+                    resource: Some(spec.resource.clone()),
+                    attempt: Some(info.retry_count),
+                    task_token: token.clone(),
+                    ..Default::default()
+                })
+            },
         )
         .await?;
     let Some(binding) = ctx.engine.functions.resolve(&spec.resource) else {
@@ -94,13 +101,18 @@ pub(crate) async fn run<'a>(
             EventKind::TaskStarted,
             name,
             *cause,
-            json!({ "resource": spec.resource, "attempt": info.retry_count }),
+            EventDetail::more(DetailMore {
+                resource: Some(spec.resource.clone()),
+                attempt: Some(info.retry_count),
+                ..Default::default()
+            }),
         )
         .await?;
+    ctx.flush().await?;
     let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
     let call = Invocation {
         resource: spec.resource.clone(),
-        event,
+        event: (*event).clone(),
         attempt: info.retry_count,
         execution_id: ctx.id.clone(),
         execution_name: ctx.name.clone(),
@@ -117,6 +129,7 @@ pub(crate) async fn run<'a>(
             return Err(Interrupt::Cancelled);
         }
     };
+    ctx.tick();
     let result = match called {
         None => {
             release(ctx, token.as_deref()).await;
@@ -131,8 +144,17 @@ pub(crate) async fn run<'a>(
     let result = match (waiter, &token) {
         (Some(rx), Some(t)) => {
             *cause = ctx
-                .emit(EventKind::TaskSubmitted, name, *cause, json!({ "task_token": t }))
+                .emit(
+                    EventKind::TaskSubmitted,
+                    name,
+                    *cause,
+                    EventDetail::more(DetailMore {
+                        task_token: Some(t.clone()),
+                        ..Default::default()
+                    }),
+                )
                 .await?;
+            ctx.flush().await?;
             let report: Option<Report> = tokio::select! {
                 r = rx => r.ok(),
                 _ = sleep_until(deadline) => None,
@@ -141,19 +163,21 @@ pub(crate) async fn run<'a>(
                     return Err(Interrupt::Cancelled);
                 }
             };
+            ctx.tick();
             let Some(report) = report else {
                 release(ctx, Some(t)).await;
                 return timed_out(ctx, name, cause, timeout).await;
             };
             match report.outcome {
                 CallbackOutcome::Succeeded(v) => {
+                    let v = Arc::new(v);
                     if let Err(e) = check_result(ctx, spec, name, &v) {
                         let id = record_failure(ctx, name, cause, &e).await?;
                         let _ = report.reply.send(id);
                         return Err(Interrupt::Error(e));
                     }
                     *cause = ctx
-                        .emit(EventKind::TaskSucceeded, name, *cause, json!({ "output": v }))
+                        .emit(EventKind::TaskSucceeded, name, *cause, EventDetail::output(v.clone()))
                         .await?;
                     let _ = report.reply.send(*cause);
                     return Ok(KindOutcome::value(v));
@@ -165,13 +189,13 @@ pub(crate) async fn run<'a>(
                 }
             }
         }
-        _ => result,
+        _ => Arc::new(result),
     };
     if let Err(e) = check_result(ctx, spec, name, &result) {
         return fail(ctx, name, cause, e).await;
     }
     *cause = ctx
-        .emit(EventKind::TaskSucceeded, name, *cause, json!({ "output": result }))
+        .emit(EventKind::TaskSucceeded, name, *cause, EventDetail::output(result.clone()))
         .await?;
     Ok(KindOutcome::value(result))
 }
@@ -226,7 +250,7 @@ async fn record_failure(
             EventKind::TaskFailed,
             name,
             *cause,
-            json!({ "error": err.name, "cause": err.cause }),
+            EventDetail::error(&err.name, &err.cause),
         )
         .await?;
     Ok(*cause)
@@ -258,7 +282,7 @@ async fn timed_out<'a>(
             EventKind::TaskTimedOut,
             name,
             *cause,
-            json!({ "error": err.name, "cause": err.cause }),
+            EventDetail::error(&err.name, &err.cause),
         )
         .await?;
     Err(Interrupt::Error(err))

@@ -1,28 +1,31 @@
 //! Wait: by a duration or until a timestamp, scaled by the engine's time scale.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::clock;
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
-use crate::engine::scope::KindOutcome;
-use crate::model::expr::{Expr, Vars};
+use crate::engine::scope::{eval_expr, Frame, KindOutcome};
 use crate::model::flow::{Amount, State, WaitSpec};
-use crate::model::EventKind;
+use crate::model::{DetailMore, EventDetail, EventKind};
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     spec: &'a WaitSpec,
-    input: &Value,
+    input: &Arc<Value>,
+    frame: Frame<'_>,
     info: &StateInfo<'_>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
     let until_text = match (&spec.until, &spec.until_expr) {
         (Some(s), _) => Some(s.clone()),
-        (None, Some(e)) => match eval(ctx, e, input, info)? {
+        (None, Some(e)) => match eval_expr(ctx, e, frame.vars(ctx, input), Some(info))? {
             Value::String(s) => Some(s),
             other => {
                 return Err(Interrupt::runtime(format!(
@@ -35,7 +38,7 @@ pub(crate) async fn run<'a>(
     };
     let seconds = match (until_text, &spec.seconds) {
         (None, None) => return Err(Interrupt::runtime("the wait has no duration")),
-        (None, Some(a)) => amount(ctx, a, input, info)?,
+        (None, Some(a)) => amount(ctx, a, frame, input, info)?,
         (Some(text), _) => {
             let until: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
                 .map_err(|_| Interrupt::runtime(format!("'{text}' is not an RFC 3339 timestamp")))?
@@ -44,7 +47,7 @@ pub(crate) async fn run<'a>(
         }
     };
     if seconds < 0.0 || !seconds.is_finite() {
-        return Err(Interrupt::runtime(format!("wait of {seconds} seconds is not valid")));
+        return Err(Interrupt::runtime(format!("a wait of {seconds} seconds is not valid")));
     }
     let real = clock::scaled(seconds, ctx.engine.config.time_scale);
     let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
@@ -53,11 +56,17 @@ pub(crate) async fn run<'a>(
             EventKind::WaitStarted,
             &state.name,
             *cause,
-            json!({ "seconds": seconds, "until": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }),
+            EventDetail::more(DetailMore {
+                seconds: Some(seconds),
+                until: Some(until),
+                ..Default::default()
+            }),
         )
         .await?;
     clock::sleep_recorded(ctx, &state.name, real, cancel).await?;
-    *cause = ctx.emit(EventKind::WaitEnded, &state.name, *cause, json!({})).await?;
+    *cause = ctx
+        .emit(EventKind::WaitEnded, &state.name, *cause, EventDetail::default())
+        .await?;
     Ok(KindOutcome::value(input.clone()))
 }
 
@@ -65,12 +74,13 @@ pub(crate) async fn run<'a>(
 pub(crate) fn amount(
     ctx: &ExecCtx,
     a: &Amount,
+    frame: Frame<'_>,
     input: &Value,
     info: &StateInfo<'_>,
 ) -> Result<f64, Interrupt> {
     match a {
         Amount::Fixed(v) => Ok(*v),
-        Amount::Expr(e) => match eval(ctx, e, input, info)? {
+        Amount::Expr(e) => match eval_expr(ctx, e, frame.vars(ctx, input), Some(info))? {
             Value::Number(n) => n
                 .as_f64()
                 .ok_or_else(|| Interrupt::runtime(format!("'{}' is not a number", e.text()))),
@@ -84,15 +94,4 @@ pub(crate) fn amount(
             ))),
         },
     }
-}
-
-fn eval(ctx: &ExecCtx, e: &Expr, input: &Value, info: &StateInfo<'_>) -> Result<Value, Interrupt> {
-    let context = e
-        .references(crate::model::expr::Var::Context)
-        .then(|| ctx.context_value(info));
-    let mut vars = Vars::new(input);
-    vars.context = context.as_ref();
-    vars.consts = Some(&ctx.flow.constants);
-    e.eval(&vars)
-        .map_err(|err| Interrupt::runtime(format!("'{}': {err}", e.text())))
 }
