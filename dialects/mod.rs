@@ -4,6 +4,9 @@
 //! envelope. It mounts its routes on the shared server and compiles its flow definitions into
 //! the canonical model. Vendor words never leave a dialect's folder.
 
+pub mod alibaba;
+pub mod huawei;
+
 use std::path::Path;
 
 use crate::model::flow::{DefinitionIssue, Flow};

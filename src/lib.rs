@@ -10,7 +10,8 @@
 //! - [`dialects`]: the vendor front ends, one folder each, registered in `dialects/mod.rs`;
 //! - [`config`]: figment configuration (defaults < file < `FLOWGATE_*` environment);
 //! - [`deploy`]: deploys the flow files of the configured flows directory at start;
-//! - [`server`]: the axum app every dialect mounts its routes on.
+//! - [`server`]: the axum app every dialect mounts its routes on;
+//! - [`yaml`]: the one module that parses YAML.
 
 pub mod canonical;
 pub mod config;
@@ -22,3 +23,4 @@ pub mod invoke;
 pub mod model;
 pub mod server;
 pub mod store;
+pub mod yaml;

@@ -69,7 +69,10 @@ fn serve(listen: Option<String>, config_path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("flowgate: cannot start the runtime: {e}");
@@ -89,7 +92,9 @@ fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FLOWGATE_LOG")
         .unwrap_or_else(|_| EnvFilter::new(config.log.level.as_str()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -126,7 +131,10 @@ fn validate(file: &std::path::Path, dialect: Option<&str>) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     match d.compile(name, &text) {
         Ok(flow) => {
             match serde_json::to_string_pretty(&flow) {

@@ -64,7 +64,11 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    Ok(Engine::new(config.engine.clone(), Arc::new(store), functions))
+    Ok(Engine::new(
+        config.engine.clone(),
+        Arc::new(store),
+        functions,
+    ))
 }
 
 /// Why the server could not start.

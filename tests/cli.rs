@@ -17,8 +17,16 @@ fn validate_prints_the_canonical_model_of_a_good_flow() {
         r#"{"name": "hello", "root": {"start_at": "A", "states": [{"name": "A", "type": "pass", "end": true}]}}"#,
     )
     .unwrap();
-    let out = Command::new(bin()).args(["validate"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["validate"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["name"], "hello");
     assert_eq!(v["root"]["states"][0]["type"], "pass");
@@ -33,7 +41,11 @@ fn validate_lists_every_error_with_its_field_path() {
         br#"{"name": "b", "root": {"start_at": "A", "states": [{"name": "A", "type": "pass", "next": "B"}, {"name": "C", "type": "pass", "next": "D"}]}}"#,
     )
     .unwrap();
-    let out = Command::new(bin()).arg("validate").arg(&path).output().unwrap();
+    let out = Command::new(bin())
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("root.states[0].next"), "{err}");
@@ -73,5 +85,8 @@ fn serve_answers_health_and_stops_on_sigterm() {
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
-    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
 }

@@ -42,11 +42,17 @@ async fn pass_states_transform_data_and_record_a_chained_history() {
     assert_eq!(kinds(&h), expected);
     for (i, e) in h.iter().enumerate() {
         assert_eq!(e.id, i as u64 + 1, "ids are 1-based and dense");
-        assert_eq!(e.cause_id, i as u64, "each event is caused by the previous one in a serial flow");
+        assert_eq!(
+            e.cause_id, i as u64,
+            "each event is caused by the previous one in a serial flow"
+        );
     }
     assert_eq!(h[1].state, "A");
     assert_eq!(h[1].detail.input.as_deref(), Some(&json!({"who": "ann"})));
-    assert_eq!(h[2].detail.input.as_deref(), Some(&json!({"greeting": "hello ann"})));
+    assert_eq!(
+        h[2].detail.input.as_deref(),
+        Some(&json!({"greeting": "hello ann"}))
+    );
     assert_eq!(rec.event_count, h.len() as u64);
 }
 
@@ -91,16 +97,28 @@ async fn wait_by_seconds_expression_and_past_timestamp_records_the_wait() {
         }))
         .await;
     let rec = t
-        .run(&flow, json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"}))
+        .run(
+            &flow,
+            json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"}),
+        )
         .await;
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
-    assert_eq!(output(&rec), json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"}));
+    assert_eq!(
+        output(&rec),
+        json!({"delay": 3600, "when": "2001-01-01T00:00:00Z"})
+    );
     let h = t.history(&rec).await;
-    let waits: Vec<_> = h.iter().filter(|e| e.kind == EventKind::WaitStarted).collect();
+    let waits: Vec<_> = h
+        .iter()
+        .filter(|e| e.kind == EventKind::WaitStarted)
+        .collect();
     assert_eq!(waits.len(), 3);
     assert_eq!(waits[0].detail.extra().seconds, Some(3600.0));
     assert_eq!(waits[1].detail.extra().seconds, Some(0.0));
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::WaitEnded).count(), 3);
+    assert_eq!(
+        h.iter().filter(|e| e.kind == EventKind::WaitEnded).count(),
+        3
+    );
 
     let bad = t.run(&flow, json!({"delay": "soon"})).await;
     assert_eq!(bad.status, ExecutionStatus::Failed);
@@ -109,22 +127,44 @@ async fn wait_by_seconds_expression_and_past_timestamp_records_the_wait() {
 
 #[tokio::test]
 async fn wait_really_waits_when_time_is_not_scaled_away() {
-    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..EngineConfig::default() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..EngineConfig::default()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "w", "root": {"start_at": "W", "states": [
             {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
         .await;
-    let started = t.engine.start(request(&flow, Some("long"), json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, Some("long"), json!({})))
+        .await
+        .unwrap();
     let rec = t
         .engine
         .wait_execution(&started.record.id, Duration::from_millis(50))
         .await
         .unwrap();
-    assert_eq!(rec.status, ExecutionStatus::Running, "an hour-long wait is still running");
-    assert_eq!(t.store.timers_len(), 1, "the wait is a timer record in the store");
+    assert_eq!(
+        rec.status,
+        ExecutionStatus::Running,
+        "an hour-long wait is still running"
+    );
+    assert_eq!(
+        t.store.timers_len(),
+        1,
+        "the wait is a timer record in the store"
+    );
     let stopped = t.engine.stop(&rec.id, None, None).await.unwrap();
     assert_eq!(stopped.status, ExecutionStatus::Stopped);
-    assert_eq!(t.store.timers_len(), 0, "a cancelled wait removes its timer");
+    assert_eq!(
+        t.store.timers_len(),
+        0,
+        "a cancelled wait removes its timer"
+    );
 }
 
 #[tokio::test]
@@ -144,10 +184,17 @@ async fn task_calls_the_bound_function_with_built_parameters() {
     assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
     assert_eq!(output(&rec), json!({"reply": "hi", "asked": "bo"}));
     let h = t.history(&rec).await;
-    let scheduled = h.iter().find(|e| e.kind == EventKind::TaskScheduled).unwrap();
-    assert_eq!(scheduled.detail.input.as_deref(), Some(&json!({"who": "bo", "fixed": 1})));
+    let scheduled = h
+        .iter()
+        .find(|e| e.kind == EventKind::TaskScheduled)
+        .unwrap();
+    assert_eq!(
+        scheduled.detail.input.as_deref(),
+        Some(&json!({"who": "bo", "fixed": 1}))
+    );
     assert_eq!(scheduled.detail.extra().attempt, Some(0));
-    assert!(h.iter().any(|e| e.kind == EventKind::TaskSucceeded && e.detail.output.as_deref() == Some(&json!({"message": "hi"}))));
+    assert!(h.iter().any(|e| e.kind == EventKind::TaskSucceeded
+        && e.detail.output.as_deref() == Some(&json!({"message": "hi"}))));
 }
 
 #[tokio::test]
@@ -206,10 +253,17 @@ async fn exhausted_retries_fall_through_to_catch_with_the_error_as_data() {
         .await;
     let rec = t.run(&flow, json!({"order": 7})).await;
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
-    assert_eq!(output(&rec), json!({"code": "BookFlightError", "why": "no seats", "orig": 7}));
+    assert_eq!(
+        output(&rec),
+        json!({"code": "BookFlightError", "why": "no seats", "orig": 7})
+    );
     let h = t.history(&rec).await;
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::TaskFailed).count(), 2);
-    assert!(h.iter().any(|e| e.kind == EventKind::ErrorCaught && e.detail.extra().next.as_deref() == Some("Compensate")));
+    assert_eq!(
+        h.iter().filter(|e| e.kind == EventKind::TaskFailed).count(),
+        2
+    );
+    assert!(h.iter().any(|e| e.kind == EventKind::ErrorCaught
+        && e.detail.extra().next.as_deref() == Some("Compensate")));
 }
 
 #[tokio::test]
@@ -231,7 +285,10 @@ async fn an_uncaught_error_fails_the_execution_with_its_name_and_cause() {
     let h = t.history(&rec).await;
     let last = h.last().unwrap();
     assert_eq!(last.kind, EventKind::ExecutionFailed);
-    assert_eq!(last.detail.to_value(), json!({"error": "Boom", "cause": "exploded"}));
+    assert_eq!(
+        last.detail.to_value(),
+        json!({"error": "Boom", "cause": "exploded"})
+    );
 }
 
 #[tokio::test]
@@ -271,10 +328,23 @@ async fn parallel_gives_branch_outputs_in_order() {
         .await;
     let rec = t.run(&flow, json!({"x": 2})).await;
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
-    assert_eq!(output(&rec), json!({"Branch0": {"slow": 1}, "Branch1": {"fast": 2}}));
+    assert_eq!(
+        output(&rec),
+        json!({"Branch0": {"slow": 1}, "Branch1": {"fast": 2}})
+    );
     let h = t.history(&rec).await;
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::BranchEntered).count(), 2);
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::BranchExited).count(), 2);
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.kind == EventKind::BranchEntered)
+            .count(),
+        2
+    );
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.kind == EventKind::BranchExited)
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -304,7 +374,10 @@ async fn a_failing_branch_fails_the_parallel_and_cancels_its_siblings() {
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec), json!({"handled": "BranchBoom"}));
     let h = t.history(&rec).await;
-    assert!(!h.iter().any(|e| e.kind == EventKind::TaskSucceeded), "the slow task never finished");
+    assert!(
+        !h.iter().any(|e| e.kind == EventKind::TaskSucceeded),
+        "the slow task never finished"
+    );
 }
 
 /// Counts calls in flight to check concurrency bounds.
@@ -353,15 +426,27 @@ async fn map_respects_its_concurrency_bound_and_keeps_item_order() {
     assert!(max <= 3, "at most 3 iterations ran at once, saw {max}");
     assert!(max >= 2, "iterations did run concurrently, saw {max}");
     let h = t.history(&rec).await;
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::IterationEntered).count(), 10);
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.kind == EventKind::IterationEntered)
+            .count(),
+        10
+    );
 }
 
 #[tokio::test]
 async fn map_without_a_bound_uses_the_engine_default() {
     let gauge = Arc::new(Gauge::default());
     let t = with_bindings(
-        vec![FunctionBinding { name: "double".into(), patterns: vec![], invoker: gauge.clone() }],
-        EngineConfig { default_map_concurrency: 2, ..fast_config() },
+        vec![FunctionBinding {
+            name: "double".into(),
+            patterns: vec![],
+            invoker: gauge.clone(),
+        }],
+        EngineConfig {
+            default_map_concurrency: 2,
+            ..fast_config()
+        },
     );
     let flow = t
         .deploy(json!({"name": "m2", "root": {"start_at": "M", "states": [
@@ -405,13 +490,25 @@ async fn token_of(t: &support::TestEngine, rec: &flowgate::model::ExecutionRecor
 async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
     let t = engine(notify_mock(), fast_config());
     let flow = t.deploy(callback_flow("cb")).await;
-    let started = t.engine.start(request(&flow, Some("e1"), json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, Some("e1"), json!({})))
+        .await
+        .unwrap();
     let token = token_of(&t, &started.record).await;
-    assert!(token.contains('=') , "tokens look like the clouds' base64 tokens: {token}");
+    assert!(
+        token.contains('='),
+        "tokens look like the clouds' base64 tokens: {token}"
+    );
     let engine = t.engine.clone();
     let id = started.record.id.clone();
-    let poll = tokio::spawn(async move { engine.wait_execution(&id, Duration::from_secs(60)).await });
-    let event_id = t.engine.report_success(&token, json!({"approved": true})).await.unwrap();
+    let poll =
+        tokio::spawn(async move { engine.wait_execution(&id, Duration::from_secs(60)).await });
+    let event_id = t
+        .engine
+        .report_success(&token, json!({"approved": true}))
+        .await
+        .unwrap();
     let rec = tokio::time::timeout(Duration::from_secs(30), poll)
         .await
         .expect("the long poll returned on completion")
@@ -420,8 +517,14 @@ async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec), json!({"approved": true}));
     let h = t.history(&rec).await;
-    let succeeded = h.iter().find(|e| e.kind == EventKind::TaskSucceeded).unwrap();
-    assert_eq!(succeeded.id, event_id, "the report answers with the id of the event it recorded");
+    let succeeded = h
+        .iter()
+        .find(|e| e.kind == EventKind::TaskSucceeded)
+        .unwrap();
+    assert_eq!(
+        succeeded.id, event_id,
+        "the report answers with the id of the event it recorded"
+    );
     assert!(matches!(
         t.engine.report_success(&token, json!({})).await,
         Err(ApiError::TaskAlreadyCompleted { .. })
@@ -436,7 +539,11 @@ async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
 async fn a_reported_failure_is_an_error_that_catch_policies_match() {
     let t = engine(notify_mock(), fast_config());
     let flow = t.deploy(callback_flow("cbf")).await;
-    let started = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, None, json!({})))
+        .await
+        .unwrap();
     let token = token_of(&t, &started.record).await;
     t.engine
         .report_failure(&token, "Denied".into(), "manager said no".into())
@@ -457,7 +564,11 @@ async fn a_callback_wait_times_out_and_refuses_late_reports() {
     let mut flow = callback_flow("cbt");
     flow["root"]["states"][0]["timeout_seconds"] = json!(0.1);
     let flow = t.deploy(flow).await;
-    let started = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, None, json!({})))
+        .await
+        .unwrap();
     let token = token_of(&t, &started.record).await;
     let rec = t
         .engine
@@ -491,7 +602,12 @@ async fn a_slow_function_times_out_and_the_timeout_can_be_retried() {
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec), json!({"second": true}));
     let h = t.history(&rec).await;
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::TaskTimedOut).count(), 1);
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.kind == EventKind::TaskTimedOut)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -528,16 +644,30 @@ async fn business_error_conditions_turn_results_into_errors() {
 
 #[tokio::test]
 async fn stop_ends_a_running_execution_with_error_and_cause() {
-    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "s", "root": {"start_at": "W", "states": [
             {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
         .await;
-    let started = t.engine.start(request(&flow, Some("to-stop"), json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, Some("to-stop"), json!({})))
+        .await
+        .unwrap();
     assert_eq!(started.record.status, ExecutionStatus::Running);
     let rec = t
         .engine
-        .stop(&started.record.id, Some("UserAbort".into()), Some("changed my mind".into()))
+        .stop(
+            &started.record.id,
+            Some("UserAbort".into()),
+            Some("changed my mind".into()),
+        )
         .await
         .unwrap();
     assert_eq!(rec.status, ExecutionStatus::Stopped);
@@ -555,7 +685,13 @@ async fn stop_ends_a_running_execution_with_error_and_cause() {
 
 #[tokio::test]
 async fn an_execution_past_its_timeout_is_timed_out() {
-    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "slowflow", "timeout_seconds": 0.05, "root": {"start_at": "W", "states": [
             {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
@@ -571,11 +707,17 @@ async fn an_execution_past_its_timeout_is_timed_out() {
 async fn express_executions_are_capped_by_the_express_timeout() {
     let t = engine(
         json!([]),
-        EngineConfig { time_scale: 1.0, express_timeout_seconds: 0.05, ..fast_config() },
+        EngineConfig {
+            time_scale: 1.0,
+            express_timeout_seconds: 0.05,
+            ..fast_config()
+        },
     );
     let flow = t
-        .deploy(json!({"name": "ex", "mode": "Express", "root": {"start_at": "W", "states": [
-            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
+        .deploy(
+            json!({"name": "ex", "mode": "Express", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}),
+        )
         .await;
     let rec = t.run(&flow, json!({})).await;
     assert_eq!(rec.status, ExecutionStatus::TimedOut);
@@ -583,41 +725,88 @@ async fn express_executions_are_capped_by_the_express_timeout() {
 
 #[tokio::test]
 async fn names_are_idempotent_while_running_and_unique_once_finished() {
-    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "idem", "root": {"start_at": "W", "states": [
             {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
         .await;
-    let first = t.engine.start(request(&flow, Some("n1"), json!({"a": 1}))).await.unwrap();
+    let first = t
+        .engine
+        .start(request(&flow, Some("n1"), json!({"a": 1})))
+        .await
+        .unwrap();
     assert!(!first.existing);
-    let again = t.engine.start(request(&flow, Some("n1"), json!({"a": 2}))).await.unwrap();
+    let again = t
+        .engine
+        .start(request(&flow, Some("n1"), json!({"a": 2})))
+        .await
+        .unwrap();
     assert!(again.existing);
     assert_eq!(again.record.id, first.record.id);
     t.engine.stop(&first.record.id, None, None).await.unwrap();
-    let err = t.engine.start(request(&flow, Some("n1"), json!({}))).await.unwrap_err();
+    let err = t
+        .engine
+        .start(request(&flow, Some("n1"), json!({})))
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
-        ApiError::ExecutionAlreadyExists { flow: "idem".into(), execution: "n1".into() }
+        ApiError::ExecutionAlreadyExists {
+            flow: "idem".into(),
+            execution: "n1".into()
+        }
     );
 
     let quick = t.deploy(pass_flow("quick")).await;
-    let a = t.engine.start_sync(request(&quick, Some("same"), json!({"who": 1})), true).await.unwrap();
-    let b = t.engine.start_sync(request(&quick, Some("same"), json!({"who": 2})), true).await.unwrap();
+    let a = t
+        .engine
+        .start_sync(request(&quick, Some("same"), json!({"who": 1})), true)
+        .await
+        .unwrap();
+    let b = t
+        .engine
+        .start_sync(request(&quick, Some("same"), json!({"who": 2})), true)
+        .await
+        .unwrap();
     assert!(a.name.starts_with("same:") && b.name.starts_with("same:"));
     assert_ne!(a.name, b.name, "sync starts add a unique suffix");
-    let generated = t.engine.start(request(&quick, None, json!({"who": 3}))).await.unwrap();
-    assert_eq!(generated.record.name.len(), 36, "a generated name is a UUID");
+    let generated = t
+        .engine
+        .start(request(&quick, None, json!({"who": 3})))
+        .await
+        .unwrap();
+    assert_eq!(
+        generated.record.name.len(),
+        36,
+        "a generated name is a UUID"
+    );
 }
 
 #[tokio::test]
 async fn payload_limits_apply_to_inputs_and_state_outputs() {
-    let t = engine(json!([]), EngineConfig { max_payload_bytes: 100, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            max_payload_bytes: 100,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "big", "root": {"start_at": "Grow", "states": [
             {"name": "Grow", "type": "pass", "output": {"a.$": "$input.s", "b.$": "$input.s", "c.$": "$input.s"}, "end": true}]}}))
         .await;
     let huge = "x".repeat(200);
-    let err = t.engine.start(request(&flow, None, json!({"s": huge}))).await.unwrap_err();
+    let err = t
+        .engine
+        .start(request(&flow, None, json!({"s": huge})))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ApiError::PayloadTooLarge { limit: 100, actual } if actual > 200));
     let rec = t.run(&flow, json!({"s": "y".repeat(30)})).await;
     assert_eq!(rec.status, ExecutionStatus::Failed);
@@ -658,31 +847,77 @@ async fn history_and_listings_page_with_cursors_and_filters() {
     assert_eq!(all.len() as u64, rec.event_count);
 
     for i in 0..5 {
-        t.engine.start(request(&flow, Some(&format!("job-{i}")), json!({"who": i}))).await.unwrap();
+        t.engine
+            .start(request(&flow, Some(&format!("job-{i}")), json!({"who": i})))
+            .await
+            .unwrap();
     }
     for i in 0..5 {
-        let r = t.engine.find_execution(&flow, &format!("job-{i}")).await.unwrap();
-        t.engine.wait_execution(&r.id, Duration::from_secs(10)).await.unwrap();
+        let r = t
+            .engine
+            .find_execution(&flow, &format!("job-{i}"))
+            .await
+            .unwrap();
+        t.engine
+            .wait_execution(&r.id, Duration::from_secs(10))
+            .await
+            .unwrap();
     }
-    let filter = ExecutionFilter { name_prefix: Some("job-".into()), ..Default::default() };
-    let p1 = t.engine.list_executions(&flow, &filter, None, 3).await.unwrap();
+    let filter = ExecutionFilter {
+        name_prefix: Some("job-".into()),
+        ..Default::default()
+    };
+    let p1 = t
+        .engine
+        .list_executions(&flow, &filter, None, 3)
+        .await
+        .unwrap();
     assert_eq!(p1.items.len(), 3);
-    let p2 = t.engine.list_executions(&flow, &filter, p1.next.as_deref(), 3).await.unwrap();
+    let p2 = t
+        .engine
+        .list_executions(&flow, &filter, p1.next.as_deref(), 3)
+        .await
+        .unwrap();
     assert_eq!(p2.items.len(), 2);
     assert!(p2.next.is_none());
-    let names: Vec<String> = p1.items.iter().chain(&p2.items).map(|r| r.name.clone()).collect();
-    assert_eq!(names, (0..5).map(|i| format!("job-{i}")).collect::<Vec<_>>());
-    let running = ExecutionFilter { status: Some(ExecutionStatus::Running), ..Default::default() };
-    assert!(t.engine.list_executions(&flow, &running, None, 10).await.unwrap().items.is_empty());
+    let names: Vec<String> = p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        (0..5).map(|i| format!("job-{i}")).collect::<Vec<_>>()
+    );
+    let running = ExecutionFilter {
+        status: Some(ExecutionStatus::Running),
+        ..Default::default()
+    };
+    assert!(t
+        .engine
+        .list_executions(&flow, &running, None, 10)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     assert!(matches!(
-        t.engine.list_executions(&flow, &filter, Some("bogus"), 3).await,
+        t.engine
+            .list_executions(&flow, &filter, Some("bogus"), 3)
+            .await,
         Err(ApiError::InvalidArgument { .. })
     ));
 }
 
 #[tokio::test]
 async fn a_runaway_loop_fails_at_the_history_limit() {
-    let t = engine(json!([]), EngineConfig { max_history_events: 40, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            max_history_events: 40,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "loop", "root": {"start_at": "Again", "states": [
             {"name": "Again", "type": "choice", "rules": [{"condition": "true", "next": "Again"}]}]}}))
@@ -695,7 +930,13 @@ async fn a_runaway_loop_fails_at_the_history_limit() {
 
 #[tokio::test]
 async fn finished_express_executions_have_bounded_retention() {
-    let t = engine(json!([]), EngineConfig { express_retention: 5, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            express_retention: 5,
+            ..fast_config()
+        },
+    );
     let mut f = pass_flow("ret");
     f["mode"] = json!("Express");
     let flow = t.deploy(f).await;
@@ -705,19 +946,39 @@ async fn finished_express_executions_have_bounded_retention() {
     }
     assert_eq!(t.store.execution_count(), 5);
     let last = last.unwrap();
-    assert_eq!(t.engine.execution(&last.id).await.unwrap().status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        t.engine.execution(&last.id).await.unwrap().status,
+        ExecutionStatus::Succeeded
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_flow_stops_its_running_executions() {
-    let t = engine(json!([]), EngineConfig { time_scale: 1.0, ..fast_config() });
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..fast_config()
+        },
+    );
     let flow = t
         .deploy(json!({"name": "del", "root": {"start_at": "W", "states": [
             {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}))
         .await;
-    let s = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let s = t
+        .engine
+        .start(request(&flow, None, json!({})))
+        .await
+        .unwrap();
     t.engine.delete_flow(&flow.key).await.unwrap();
-    let rec = t.engine.wait_execution(&s.record.id, Duration::from_secs(10)).await.unwrap();
+    let rec = t
+        .engine
+        .wait_execution(&s.record.id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(rec.status, ExecutionStatus::Stopped);
-    assert!(matches!(t.engine.flow(&flow.key).await, Err(ApiError::FlowNotFound { .. })));
+    assert!(matches!(
+        t.engine.flow(&flow.key).await,
+        Err(ApiError::FlowNotFound { .. })
+    ));
 }

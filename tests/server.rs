@@ -54,7 +54,10 @@ async fn flows_in_the_flows_directory_are_deployed_at_start() {
     let flow = state.engine.flow(&key).await.unwrap();
     assert_eq!(flow.flow.name, "greet", "the file name names the flow");
     let top = flowgate::model::execution::FlowKey::new("canonical", "top");
-    assert!(state.engine.flow(&top).await.is_ok(), "a top-level file is recognised by content");
+    assert!(
+        state.engine.flow(&top).await.is_ok(),
+        "a top-level file is recognised by content"
+    );
 }
 
 #[tokio::test]

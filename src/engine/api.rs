@@ -13,7 +13,8 @@ use super::Engine;
 use crate::model::execution::FlowKey;
 use crate::model::time::now;
 use crate::model::{
-    error_names, ApiError, Event, EventDetail, EventKind, ExecError, ExecutionRecord, ExecutionStatus,
+    error_names, ApiError, Event, EventDetail, EventKind, ExecError, ExecutionRecord,
+    ExecutionStatus,
 };
 use crate::store::{ExecutionFilter, FlowRecord, InsertOutcome, Page, StoreError, TokenState};
 
@@ -124,7 +125,10 @@ impl Engine {
         let limit = self.inner.config.max_payload_bytes;
         let size = serialized_len(v);
         if size > limit {
-            return Err(ApiError::PayloadTooLarge { limit, actual: size });
+            return Err(ApiError::PayloadTooLarge {
+                limit,
+                actual: size,
+            });
         }
         Ok(())
     }
@@ -183,10 +187,12 @@ impl Engine {
                     existing: false,
                 })
             }
-            InsertOutcome::Existing(r) if r.is_terminal() => Err(ApiError::ExecutionAlreadyExists {
-                flow: r.flow.name.clone(),
-                execution: r.name.clone(),
-            }),
+            InsertOutcome::Existing(r) if r.is_terminal() => {
+                Err(ApiError::ExecutionAlreadyExists {
+                    flow: r.flow.name.clone(),
+                    execution: r.name.clone(),
+                })
+            }
             InsertOutcome::Existing(r) => Ok(Started {
                 record: r,
                 existing: true,
@@ -260,7 +266,11 @@ impl Engine {
 
     /// Waits until the execution ends or `max` passes, then returns its current record.
     /// Wakes on completion; never polls.
-    pub async fn wait_execution(&self, id: &str, max: Duration) -> Result<ExecutionRecord, ApiError> {
+    pub async fn wait_execution(
+        &self,
+        id: &str,
+        max: Duration,
+    ) -> Result<ExecutionRecord, ApiError> {
         let done = self.inner.live.get(id).map(|l| l.done.clone());
         if let Some(done) = done {
             let _ = tokio::time::timeout(max, done.wait()).await;

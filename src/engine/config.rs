@@ -63,9 +63,21 @@ impl EngineConfig {
             "standard_timeout_seconds",
             "must be a number > 0",
         );
-        check(self.max_payload_bytes > 0, "max_payload_bytes", "must be > 0");
-        check(self.max_history_events >= 2, "max_history_events", "must be >= 2");
-        check(self.default_map_concurrency > 0, "default_map_concurrency", "must be > 0");
+        check(
+            self.max_payload_bytes > 0,
+            "max_payload_bytes",
+            "must be > 0",
+        );
+        check(
+            self.max_history_events >= 2,
+            "max_history_events",
+            "must be >= 2",
+        );
+        check(
+            self.default_map_concurrency > 0,
+            "default_map_concurrency",
+            "must be > 0",
+        );
         out
     }
 }

@@ -27,7 +27,10 @@ pub(crate) enum Interrupt {
 impl Interrupt {
     /// A store failure, surfaced as a runtime error of the execution.
     pub(crate) fn store(e: StoreError) -> Interrupt {
-        Interrupt::Error(ExecError::new(error_names::RUNTIME, format!("store failure: {e}")))
+        Interrupt::Error(ExecError::new(
+            error_names::RUNTIME,
+            format!("store failure: {e}"),
+        ))
     }
 
     /// A runtime error with a cause.
@@ -127,7 +130,13 @@ impl ExecCtx {
     }
 
     /// Builds an event with the next id.
-    pub(crate) fn event(&self, kind: EventKind, state: &str, cause: u64, detail: EventDetail) -> Event {
+    pub(crate) fn event(
+        &self,
+        kind: EventKind,
+        state: &str,
+        cause: u64,
+        detail: EventDetail,
+    ) -> Event {
         Event {
             id: self.next_event.fetch_add(1, Ordering::Relaxed),
             cause_id: cause,

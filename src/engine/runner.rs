@@ -13,7 +13,10 @@ use super::scope::{eval_template, run_scope};
 use super::Inner;
 use crate::model::expr::Vars;
 use crate::model::time::now;
-use crate::model::{error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
+use crate::model::{
+    error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord,
+    ExecutionStatus, Flow,
+};
 use crate::store::ExecutionUpdate;
 
 /// An execution running in this process.
@@ -51,7 +54,11 @@ impl Completion {
 
 /// Starts running a freshly inserted execution; the receiver turns `true` when it has ended
 /// and its final state is committed.
-pub(crate) fn launch(inner: &Arc<Inner>, record: &ExecutionRecord, flow: Arc<Flow>) -> Arc<Completion> {
+pub(crate) fn launch(
+    inner: &Arc<Inner>,
+    record: &ExecutionRecord,
+    flow: Arc<Flow>,
+) -> Arc<Completion> {
     let ctx = Arc::new(ExecCtx::new(
         inner.clone(),
         record.id.clone(),
@@ -127,18 +134,36 @@ async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration) {
                 ..Default::default()
             },
         ),
-        Err(Interrupt::Error(e)) => failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped),
+        Err(Interrupt::Error(e)) => failed(
+            EventKind::ExecutionFailed,
+            ExecutionStatus::Failed,
+            e,
+            stopped,
+        ),
         Err(Interrupt::Cancelled) => {
             let reason = ctx.abort.lock().expect("abort lock").clone();
             match reason {
-                Some(Abort::Stop(e)) => failed(EventKind::ExecutionStopped, ExecutionStatus::Stopped, e, stopped),
-                Some(Abort::Fail(e)) => failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped),
+                Some(Abort::Stop(e)) => failed(
+                    EventKind::ExecutionStopped,
+                    ExecutionStatus::Stopped,
+                    e,
+                    stopped,
+                ),
+                Some(Abort::Fail(e)) => failed(
+                    EventKind::ExecutionFailed,
+                    ExecutionStatus::Failed,
+                    e,
+                    stopped,
+                ),
                 Some(Abort::TimedOut) => failed(
                     EventKind::ExecutionTimedOut,
                     ExecutionStatus::TimedOut,
                     ExecError::new(
                         error_names::EXECUTION_TIMEOUT,
-                        format!("the execution did not finish within {} seconds", timeout.as_secs_f64()),
+                        format!(
+                            "the execution did not finish within {} seconds",
+                            timeout.as_secs_f64()
+                        ),
                     ),
                     stopped,
                 ),

@@ -83,7 +83,8 @@ pub(crate) fn run_scope<'a>(
                 scope_input: &input,
                 scope_local: local.as_ref(),
             };
-            let (output, next, last_event) = run_state(ctx, state, raw, frame, cause, cancel).await?;
+            let (output, next, last_event) =
+                run_state(ctx, state, raw, frame, cause, cancel).await?;
             cause = last_event;
             if let (Some(Value::Object(l)), Value::Object(o)) = (local.as_mut(), &*output) {
                 for (k, v) in o {
@@ -120,7 +121,13 @@ pub(crate) fn eval_template(
     vars: Vars<'_>,
     info: Option<&StateInfo<'_>>,
 ) -> Result<Value, Interrupt> {
-    let (context, global) = context_and_global(ctx, t.references(Var::Context), t.references(Var::Global), vars.input, info);
+    let (context, global) = context_and_global(
+        ctx,
+        t.references(Var::Context),
+        t.references(Var::Global),
+        vars.input,
+        info,
+    );
     let vars = Vars {
         context: context.as_ref(),
         global: global.as_ref(),
@@ -136,7 +143,13 @@ pub(crate) fn eval_expr(
     vars: Vars<'_>,
     info: Option<&StateInfo<'_>>,
 ) -> Result<Value, Interrupt> {
-    let (context, global) = context_and_global(ctx, e.references(Var::Context), e.references(Var::Global), vars.input, info);
+    let (context, global) = context_and_global(
+        ctx,
+        e.references(Var::Context),
+        e.references(Var::Global),
+        vars.input,
+        info,
+    );
     let vars = Vars {
         context: context.as_ref(),
         global: global.as_ref(),
@@ -184,7 +197,12 @@ async fn run_state<'a>(
     let name = state.name.as_str();
     ctx.tick();
     let mut cause = ctx
-        .emit(EventKind::StateEntered, name, cause, EventDetail::input(raw.clone()))
+        .emit(
+            EventKind::StateEntered,
+            name,
+            cause,
+            EventDetail::input(raw.clone()),
+        )
         .await?;
     let mut retries = vec![0u32; state.retry.len()];
     let mut attempt: u32 = 0;
@@ -201,10 +219,20 @@ async fn run_state<'a>(
         match outcome {
             Ok((output, kind_next)) => {
                 let id = ctx
-                    .emit(EventKind::StateSucceeded, name, cause, EventDetail::output(output.clone()))
+                    .emit(
+                        EventKind::StateSucceeded,
+                        name,
+                        cause,
+                        EventDetail::output(output.clone()),
+                    )
                     .await?;
                 let id = ctx
-                    .emit(EventKind::StateExited, name, id, EventDetail::output(output.clone()))
+                    .emit(
+                        EventKind::StateExited,
+                        name,
+                        id,
+                        EventDetail::output(output.clone()),
+                    )
                     .await?;
                 let next = match kind_next {
                     Some(next) => next,
@@ -218,7 +246,12 @@ async fn run_state<'a>(
             Err(Interrupt::Cancelled) => return Err(Interrupt::Cancelled),
             Err(Interrupt::Error(err)) => {
                 cause = ctx
-                    .emit(EventKind::StateFailed, name, cause, EventDetail::error(&err.name, &err.cause))
+                    .emit(
+                        EventKind::StateFailed,
+                        name,
+                        cause,
+                        EventDetail::error(&err.name, &err.cause),
+                    )
                     .await?;
                 let err_value = err.to_value();
                 if let Some(i) = first_match(&state.retry, &err, &err_value) {
@@ -250,8 +283,13 @@ async fn run_state<'a>(
                         && condition_holds(c.condition.as_ref(), &err_value)
                 });
                 let Some(catcher) = catcher else {
-                    ctx.emit(EventKind::StateExited, name, cause, EventDetail::error(&err.name, &err.cause))
-                        .await?;
+                    ctx.emit(
+                        EventKind::StateExited,
+                        name,
+                        cause,
+                        EventDetail::error(&err.name, &err.cause),
+                    )
+                    .await?;
                     return Err(Interrupt::Error(err));
                 };
                 let output = match &catcher.output {
@@ -282,7 +320,12 @@ async fn run_state<'a>(
                     )
                     .await?;
                 let id = ctx
-                    .emit(EventKind::StateExited, name, id, EventDetail::output(output.clone()))
+                    .emit(
+                        EventKind::StateExited,
+                        name,
+                        id,
+                        EventDetail::output(output.clone()),
+                    )
                     .await?;
                 return Ok((output, Next::Goto(catcher.next.as_str()), id));
             }
@@ -309,7 +352,12 @@ async fn attempt_state<'a>(
         }
     };
     *cause = ctx
-        .emit(EventKind::StateStarted, &state.name, *cause, EventDetail::input(effective.clone()))
+        .emit(
+            EventKind::StateStarted,
+            &state.name,
+            *cause,
+            EventDetail::input(effective.clone()),
+        )
         .await?;
     let info = StateInfo {
         input: &effective,
@@ -374,23 +422,51 @@ async fn run_kind<'a>(
             ends_scope: true,
         }),
         StateKind::Fail(f) => Err(Interrupt::Error(ExecError::new(
-            f.error.clone().unwrap_or_else(|| error_names::FAIL.to_string()),
+            f.error
+                .clone()
+                .unwrap_or_else(|| error_names::FAIL.to_string()),
             f.cause.clone().unwrap_or_default(),
         ))),
         // The kinds below are boxed so that this future (and every scope's) stays small for
         // the common Pass/Choice path: moving large futures showed up as memmove in profiles.
-        StateKind::Choice(c) => Box::pin(states::choice::run(ctx, c, input, frame, info, cause, cancel)).await,
-        StateKind::Wait(w) => Box::pin(states::wait::run(ctx, state, w, input, frame, info, cause, cancel)).await,
-        StateKind::Task(t) => Box::pin(states::task::run(ctx, state, t, input, frame, info, cause, cancel)).await,
-        StateKind::Parallel(p) => Box::pin(states::fanout::parallel(ctx, state, p, input, cause, cancel)).await,
-        StateKind::Map(m) => Box::pin(states::fanout::map(ctx, state, m, input, frame, info, cause, cancel)).await,
+        StateKind::Choice(c) => {
+            Box::pin(states::choice::run(
+                ctx, c, input, frame, info, cause, cancel,
+            ))
+            .await
+        }
+        StateKind::Wait(w) => {
+            Box::pin(states::wait::run(
+                ctx, state, w, input, frame, info, cause, cancel,
+            ))
+            .await
+        }
+        StateKind::Task(t) => {
+            Box::pin(states::task::run(
+                ctx, state, t, input, frame, info, cause, cancel,
+            ))
+            .await
+        }
+        StateKind::Parallel(p) => {
+            Box::pin(states::fanout::parallel(
+                ctx, state, p, input, cause, cancel,
+            ))
+            .await
+        }
+        StateKind::Map(m) => {
+            Box::pin(states::fanout::map(
+                ctx, state, m, input, frame, info, cause, cancel,
+            ))
+            .await
+        }
     }
 }
 
 /// The first retry policy that matches the error (by name, then its optional condition).
 fn first_match(policies: &[RetryPolicy], err: &ExecError, err_value: &Value) -> Option<usize> {
     policies.iter().position(|p| {
-        error_names::matches(&p.errors, &err.name) && condition_holds(p.condition.as_ref(), err_value)
+        error_names::matches(&p.errors, &err.name)
+            && condition_holds(p.condition.as_ref(), err_value)
     })
 }
 

@@ -60,8 +60,13 @@ pub enum InvokeError {
 impl std::fmt::Display for InvokeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            InvokeError::Function { error_type, message } => write!(f, "{error_type}: {message}"),
-            InvokeError::Invocation { code, message } => write!(f, "invocation failed ({code}): {message}"),
+            InvokeError::Function {
+                error_type,
+                message,
+            } => write!(f, "{error_type}: {message}"),
+            InvokeError::Invocation { code, message } => {
+                write!(f, "invocation failed ({code}): {message}")
+            }
         }
     }
 }

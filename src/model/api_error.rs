@@ -128,7 +128,10 @@ impl std::fmt::Display for ApiError {
                 write!(f, "invalid definition: {}", issues.join("; "))
             }
             ApiError::PayloadTooLarge { limit, actual } => {
-                write!(f, "payload of {actual} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "payload of {actual} bytes exceeds the limit of {limit} bytes"
+                )
             }
             ApiError::WrongMode { message } => write!(f, "{message}"),
             ApiError::InvalidState { message } => write!(f, "{message}"),

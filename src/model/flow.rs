@@ -129,6 +129,10 @@ pub struct TaskSpec {
     /// How the task completes.
     #[serde(default)]
     pub mode: TaskMode,
+    /// Reshapes the raw result (`$result`) before the state's output transform sees it, for
+    /// integrations that wrap results (for example `{"Body": <function result>}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_selector: Option<Template>,
     /// Task timeout in seconds (number or expression); covers callback waits too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<Amount>,
@@ -357,11 +361,17 @@ impl Scope {
     fn prepare(&mut self, path: &str, issues: &mut Vec<DefinitionIssue>) {
         self.index.clear();
         if self.states.is_empty() {
-            issues.push(issue(&format!("{path}.states"), "must contain at least one state"));
+            issues.push(issue(
+                &format!("{path}.states"),
+                "must contain at least one state",
+            ));
         }
         for (i, s) in self.states.iter().enumerate() {
             if s.name.is_empty() {
-                issues.push(issue(&format!("{path}.states[{i}].name"), "must not be empty"));
+                issues.push(issue(
+                    &format!("{path}.states[{i}].name"),
+                    "must not be empty",
+                ));
             } else if self.index.insert(s.name.clone(), i).is_some() {
                 issues.push(issue(
                     &format!("{path}.states[{i}].name"),
@@ -381,10 +391,16 @@ impl Scope {
             let sp = format!("{path}.states[{i}]");
             if let Some(n) = &s.next {
                 if !known(n) {
-                    issues.push(issue(&format!("{sp}.next"), format!("state '{n}' does not exist in this scope")));
+                    issues.push(issue(
+                        &format!("{sp}.next"),
+                        format!("state '{n}' does not exist in this scope"),
+                    ));
                 }
                 if s.end {
-                    issues.push(issue(&format!("{sp}.end"), "a state cannot have both next and end"));
+                    issues.push(issue(
+                        &format!("{sp}.end"),
+                        "a state cannot have both next and end",
+                    ));
                 }
             }
             for (j, c) in s.catch.iter().enumerate() {
@@ -395,30 +411,45 @@ impl Scope {
                     ));
                 }
                 if c.errors.is_empty() {
-                    issues.push(issue(&format!("{sp}.catch[{j}].errors"), "must name at least one error"));
+                    issues.push(issue(
+                        &format!("{sp}.catch[{j}].errors"),
+                        "must name at least one error",
+                    ));
                 }
             }
             for (j, r) in s.retry.iter().enumerate() {
                 let rp = format!("{sp}.retry[{j}]");
                 if r.errors.is_empty() {
-                    issues.push(issue(&format!("{rp}.errors"), "must name at least one error"));
+                    issues.push(issue(
+                        &format!("{rp}.errors"),
+                        "must name at least one error",
+                    ));
                 }
                 if !(r.interval_seconds.is_finite() && r.interval_seconds >= 0.0) {
-                    issues.push(issue(&format!("{rp}.interval_seconds"), "must be a non-negative number"));
+                    issues.push(issue(
+                        &format!("{rp}.interval_seconds"),
+                        "must be a non-negative number",
+                    ));
                 }
                 if !(r.backoff_rate.is_finite() && r.backoff_rate >= 1.0) {
                     issues.push(issue(&format!("{rp}.backoff_rate"), "must be at least 1.0"));
                 }
                 if let Some(m) = r.max_interval_seconds {
                     if !(m.is_finite() && m >= 0.0) {
-                        issues.push(issue(&format!("{rp}.max_interval_seconds"), "must be a non-negative number"));
+                        issues.push(issue(
+                            &format!("{rp}.max_interval_seconds"),
+                            "must be a non-negative number",
+                        ));
                     }
                 }
             }
             match &mut s.kind {
                 StateKind::Choice(c) => {
                     if c.rules.is_empty() && c.default.is_none() {
-                        issues.push(issue(&format!("{sp}.rules"), "a choice needs at least one rule or a default"));
+                        issues.push(issue(
+                            &format!("{sp}.rules"),
+                            "a choice needs at least one rule or a default",
+                        ));
                     }
                     for (j, r) in c.rules.iter_mut().enumerate() {
                         prepare_target(&mut r.target, &format!("{sp}.rules[{j}]"), &known, issues);
@@ -429,7 +460,10 @@ impl Scope {
                 }
                 StateKind::Parallel(p) => {
                     if p.branches.is_empty() {
-                        issues.push(issue(&format!("{sp}.branches"), "must contain at least one branch"));
+                        issues.push(issue(
+                            &format!("{sp}.branches"),
+                            "must contain at least one branch",
+                        ));
                     }
                     for (j, b) in p.branches.iter_mut().enumerate() {
                         b.prepare(&format!("{sp}.branches[{j}]"), issues);
@@ -442,26 +476,42 @@ impl Scope {
                     }
                     if let Some(Amount::Fixed(v)) = t.timeout_seconds {
                         if !(v.is_finite() && v >= 0.0) {
-                            issues.push(issue(&format!("{sp}.timeout_seconds"), "must be a non-negative number"));
+                            issues.push(issue(
+                                &format!("{sp}.timeout_seconds"),
+                                "must be a non-negative number",
+                            ));
                         }
                     }
                 }
                 StateKind::Wait(w) => {
-                    let set = [w.seconds.is_some(), w.until.is_some(), w.until_expr.is_some()]
-                        .iter()
-                        .filter(|b| **b)
-                        .count();
+                    let set = [
+                        w.seconds.is_some(),
+                        w.until.is_some(),
+                        w.until_expr.is_some(),
+                    ]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
                     if set != 1 {
-                        issues.push(issue(&sp, "a wait needs exactly one of seconds, until, until_expr"));
+                        issues.push(issue(
+                            &sp,
+                            "a wait needs exactly one of seconds, until, until_expr",
+                        ));
                     }
                     if let Some(Amount::Fixed(v)) = w.seconds {
                         if !(v.is_finite() && v >= 0.0) {
-                            issues.push(issue(&format!("{sp}.seconds"), "must be a non-negative number"));
+                            issues.push(issue(
+                                &format!("{sp}.seconds"),
+                                "must be a non-negative number",
+                            ));
                         }
                     }
                     if let Some(ts) = &w.until {
                         if chrono::DateTime::parse_from_rfc3339(ts).is_err() {
-                            issues.push(issue(&format!("{sp}.until"), format!("'{ts}' is not an RFC 3339 timestamp")));
+                            issues.push(issue(
+                                &format!("{sp}.until"),
+                                format!("'{ts}' is not an RFC 3339 timestamp"),
+                            ));
                         }
                     }
                 }
@@ -480,7 +530,10 @@ fn prepare_target(
     match target {
         ChoiceTarget::Next(n) => {
             if !known(n) {
-                issues.push(issue(&format!("{path}.next"), format!("state '{n}' does not exist in this scope")));
+                issues.push(issue(
+                    &format!("{path}.next"),
+                    format!("state '{n}' does not exist in this scope"),
+                ));
             }
         }
         ChoiceTarget::Steps(scope) => scope.prepare(&format!("{path}.steps"), issues),

@@ -205,7 +205,9 @@ impl Store for MemoryStore {
                 drop(o);
                 match self.execs.get(&id) {
                     Some(e) => Ok(InsertOutcome::Existing(e.record.clone())),
-                    None => Err(StoreError::Backend(format!("dangling execution index {id}"))),
+                    None => Err(StoreError::Backend(format!(
+                        "dangling execution index {id}"
+                    ))),
                 }
             }
             Entry::Vacant(v) => {

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 pub use memory::MemoryStore;
 pub use records::{
-    ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, TaskTokenRecord, TimerRecord,
-    TokenState,
+    ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, TaskTokenRecord,
+    TimerRecord, TokenState,
 };
 
 use crate::model::execution::FlowKey;

@@ -80,7 +80,10 @@ impl ExecutionFilter {
     /// Whether a record passes the filter.
     pub fn accepts(&self, r: &ExecutionRecord) -> bool {
         self.status.is_none_or(|s| r.status == s)
-            && self.name_prefix.as_deref().is_none_or(|p| r.name.starts_with(p))
+            && self
+                .name_prefix
+                .as_deref()
+                .is_none_or(|p| r.name.starts_with(p))
             && self.started_after.is_none_or(|t| r.started >= t)
             && self.started_before.is_none_or(|t| r.started <= t)
     }

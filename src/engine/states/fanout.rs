@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
-use crate::engine::scope::{eval_template, run_scope, Frame, KindOutcome};
 use crate::engine::scope::eval_expr;
+use crate::engine::scope::{eval_template, run_scope, Frame, KindOutcome};
 use crate::model::flow::{MapSpec, ParallelSpec, Scope, State};
 use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 
@@ -81,7 +81,10 @@ pub(crate) async fn map<'a>(
         jobs.push((i, &*spec.processor, iteration_input));
     }
     let default = ctx.engine.config.default_map_concurrency;
-    let limit = bound(spec.max_concurrency.filter(|&c| c > 0).or(Some(default)), jobs.len());
+    let limit = bound(
+        spec.max_concurrency.filter(|&c| c > 0).or(Some(default)),
+        jobs.len(),
+    );
     let results = fan_out(
         ctx,
         &state.name,
@@ -121,7 +124,16 @@ async fn fan_out<'a>(
     let mut futures: Vec<BoxFuture<'a, Result<(usize, Arc<Value>, u64), Interrupt>>> =
         Vec::with_capacity(n);
     for (i, scope, input) in jobs {
-        futures.push(Box::pin(one(ctx, name, i, scope, input, cause, child.clone(), kinds)));
+        futures.push(Box::pin(one(
+            ctx,
+            name,
+            i,
+            scope,
+            input,
+            cause,
+            child.clone(),
+            kinds,
+        )));
     }
     let mut stream = futures::stream::iter(futures).buffer_unordered(limit);
     let mut results = vec![Value::Null; n];

@@ -177,10 +177,15 @@ pub(crate) async fn run<'a>(
                         return Err(Interrupt::Error(e));
                     }
                     *cause = ctx
-                        .emit(EventKind::TaskSucceeded, name, *cause, EventDetail::output(v.clone()))
+                        .emit(
+                            EventKind::TaskSucceeded,
+                            name,
+                            *cause,
+                            EventDetail::output(v.clone()),
+                        )
                         .await?;
                     let _ = report.reply.send(*cause);
-                    return Ok(KindOutcome::value(v));
+                    return select(ctx, spec, frame, input, &info, v);
                 }
                 CallbackOutcome::Failed(e) => {
                     let id = record_failure(ctx, name, cause, &e).await?;
@@ -195,9 +200,38 @@ pub(crate) async fn run<'a>(
         return fail(ctx, name, cause, e).await;
     }
     *cause = ctx
-        .emit(EventKind::TaskSucceeded, name, *cause, EventDetail::output(result.clone()))
+        .emit(
+            EventKind::TaskSucceeded,
+            name,
+            *cause,
+            EventDetail::output(result.clone()),
+        )
         .await?;
-    Ok(KindOutcome::value(result))
+    select(ctx, spec, frame, input, &info, result)
+}
+
+/// Applies the task's result selector, if any.
+fn select<'a>(
+    ctx: &ExecCtx,
+    spec: &TaskSpec,
+    frame: Frame<'_>,
+    input: &Value,
+    info: &StateInfo<'_>,
+    result: Arc<Value>,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    match &spec.result_selector {
+        None => Ok(KindOutcome::value(result)),
+        Some(t) => {
+            let mut vars = frame.vars(ctx, input);
+            vars.result = Some(&result);
+            Ok(KindOutcome::value(Arc::new(eval_template(
+                ctx,
+                t,
+                vars,
+                Some(info),
+            )?)))
+        }
+    }
 }
 
 /// Applies the size limit, the object requirement and the `fail_when` condition.
@@ -216,11 +250,16 @@ fn check_result(ctx: &ExecCtx, spec: &TaskSpec, name: &str, v: &Value) -> Result
         vars.result = Some(v);
         vars.consts = Some(&ctx.flow.constants);
         let hit = cond.eval_bool(&vars).map_err(|e| {
-            ExecError::new(error_names::RUNTIME, format!("condition '{}': {e}", cond.text()))
+            ExecError::new(
+                error_names::RUNTIME,
+                format!("condition '{}': {e}", cond.text()),
+            )
         })?;
         if hit {
             let mut e = ExecError::new(
-                spec.fail_error.clone().unwrap_or_else(|| error_names::RUNTIME.to_string()),
+                spec.fail_error
+                    .clone()
+                    .unwrap_or_else(|| error_names::RUNTIME.to_string()),
                 format!("task '{name}' result matched '{}'", cond.text()),
             );
             e.data = Some(v.clone());
@@ -232,7 +271,10 @@ fn check_result(ctx: &ExecCtx, spec: &TaskSpec, name: &str, v: &Value) -> Result
 
 fn invoke_error(e: InvokeError) -> ExecError {
     match e {
-        InvokeError::Function { error_type, message } => ExecError::new(error_type, message),
+        InvokeError::Function {
+            error_type,
+            message,
+        } => ExecError::new(error_type, message),
         InvokeError::Invocation { code, message } => {
             ExecError::new(format!("{}{code}", error_names::INVOKE_PREFIX), message)
         }

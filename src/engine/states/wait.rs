@@ -47,7 +47,9 @@ pub(crate) async fn run<'a>(
         }
     };
     if seconds < 0.0 || !seconds.is_finite() {
-        return Err(Interrupt::runtime(format!("a wait of {seconds} seconds is not valid")));
+        return Err(Interrupt::runtime(format!(
+            "a wait of {seconds} seconds is not valid"
+        )));
     }
     let real = clock::scaled(seconds, ctx.engine.config.time_scale);
     let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
@@ -65,7 +67,12 @@ pub(crate) async fn run<'a>(
         .await?;
     clock::sleep_recorded(ctx, &state.name, real, cancel).await?;
     *cause = ctx
-        .emit(EventKind::WaitEnded, &state.name, *cause, EventDetail::default())
+        .emit(
+            EventKind::WaitEnded,
+            &state.name,
+            *cause,
+            EventDetail::default(),
+        )
         .await?;
     Ok(KindOutcome::value(input.clone()))
 }
@@ -84,10 +91,9 @@ pub(crate) fn amount(
             Value::Number(n) => n
                 .as_f64()
                 .ok_or_else(|| Interrupt::runtime(format!("'{}' is not a number", e.text()))),
-            Value::String(s) => s
-                .trim()
-                .parse::<f64>()
-                .map_err(|_| Interrupt::runtime(format!("'{}' gave '{s}', not a number", e.text()))),
+            Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
+                Interrupt::runtime(format!("'{}' gave '{s}', not a number", e.text()))
+            }),
             other => Err(Interrupt::runtime(format!(
                 "'{}' gave {other}, not a number",
                 e.text()
