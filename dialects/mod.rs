@@ -12,6 +12,22 @@ use std::path::Path;
 use crate::model::flow::{DefinitionIssue, Flow};
 use crate::server::AppState;
 
+/// A request as it arrived on the wire, for signature verification: nothing decoded, nothing
+/// normalised, so each scheme can canonicalise it exactly as its vendor does.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    /// HTTP method, upper case.
+    pub method: &'a str,
+    /// The path as sent (still percent-encoded).
+    pub path: &'a str,
+    /// The query string as sent (after `?`, still encoded), empty when none.
+    pub raw_query: &'a str,
+    /// The request headers.
+    pub headers: &'a axum::http::HeaderMap,
+    /// The body bytes as received.
+    pub body: &'a [u8],
+}
+
 /// A vendor front end.
 pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// Short name (`alibaba`, `huawei`): the name of its folder under the flows directory.
