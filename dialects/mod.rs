@@ -9,6 +9,7 @@ pub mod huawei;
 
 use std::path::Path;
 
+use crate::config::Config;
 use crate::model::flow::{DefinitionIssue, Flow};
 use crate::server::AppState;
 
@@ -41,9 +42,15 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     fn compile(&self, name: &str, text: &str) -> Result<Flow, Vec<DefinitionIssue>>;
     /// Adds this dialect's routes to the app.
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState>;
+    /// Starts the dialect's background work (schedules, ...) once the server state exists.
+    fn start_background(&self, _state: &AppState) {}
 }
 
 /// Every registered dialect. Add one line here to plug a dialect in.
-pub fn registry() -> Vec<Box<dyn Dialect>> {
-    vec![Box::new(crate::canonical::CanonicalDialect)]
+pub fn registry(config: &Config) -> Vec<Box<dyn Dialect>> {
+    let window = std::time::Duration::from_secs(config.auth.clock_skew_seconds);
+    vec![
+        Box::new(crate::canonical::CanonicalDialect),
+        Box::new(alibaba::AlibabaDialect::new(window)),
+    ]
 }

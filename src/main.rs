@@ -110,7 +110,7 @@ fn validate(file: &std::path::Path, dialect: Option<&str>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let all = dialects::registry();
+    let all = dialects::registry(&Config::default());
     let folder = file
         .parent()
         .and_then(|p| p.file_name())

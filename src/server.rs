@@ -88,7 +88,7 @@ pub enum ServeError {
 /// Prepares the state: engine, dialects, flows deployed from the flows directory.
 pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>), ServeError> {
     let engine = build_engine(&config).map_err(ServeError::Config)?;
-    let dialects = dialects::registry();
+    let dialects = dialects::registry(&config);
     if let Some(dir) = config.flows.dir.as_deref().filter(|d| d.is_dir()) {
         let cfg = &config;
         let namespace_of = |d: &dyn Dialect| match d.name() {
@@ -113,6 +113,9 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
         engine,
         config: Arc::new(config),
     };
+    for d in &dialects {
+        d.start_background(&state);
+    }
     Ok((state, dialects))
 }
 

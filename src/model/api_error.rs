@@ -26,6 +26,17 @@ pub enum AuthFailure {
     NonceReused(String),
 }
 
+/// Secondary resources a dialect keeps beside its flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ResourceKind {
+    /// A schedule that starts executions on a cron expression.
+    Schedule,
+    /// A published, immutable flow version.
+    FlowVersion,
+    /// A named alias routing to flow versions.
+    FlowAlias,
+}
+
 /// A failed API call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ApiError {
@@ -38,6 +49,20 @@ pub enum ApiError {
     FlowAlreadyExists {
         /// Flow name.
         flow: String,
+    },
+    /// A schedule, flow version or alias does not exist.
+    ResourceNotFound {
+        /// What kind of resource.
+        kind: ResourceKind,
+        /// Its name.
+        name: String,
+    },
+    /// A schedule or alias of that name already exists.
+    ResourceAlreadyExists {
+        /// What kind of resource.
+        kind: ResourceKind,
+        /// Its name.
+        name: String,
     },
     /// The execution does not exist.
     ExecutionNotFound {
@@ -116,6 +141,12 @@ impl std::fmt::Display for ApiError {
         match self {
             ApiError::FlowNotFound { flow } => write!(f, "flow '{flow}' does not exist"),
             ApiError::FlowAlreadyExists { flow } => write!(f, "flow '{flow}' already exists"),
+            ApiError::ResourceNotFound { kind, name } => {
+                write!(f, "{kind:?} '{name}' does not exist")
+            }
+            ApiError::ResourceAlreadyExists { kind, name } => {
+                write!(f, "{kind:?} '{name}' already exists")
+            }
             ApiError::ExecutionNotFound { flow, execution } => {
                 write!(f, "execution '{execution}' of flow '{flow}' does not exist")
             }

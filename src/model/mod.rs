@@ -9,7 +9,7 @@ pub mod expr;
 pub mod flow;
 pub mod time;
 
-pub use api_error::{ApiError, AuthFailure};
+pub use api_error::{ApiError, AuthFailure, ResourceKind};
 pub use event::{DetailMore, Event, EventDetail, EventKind};
 pub use execution::{ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus};
 pub use flow::{Flow, Scope, State, StateKind};

@@ -13,7 +13,7 @@ use dashmap::DashMap as RawDashMap;
 type DashMap<K, V> = RawDashMap<K, V, ahash::RandomState>;
 
 use super::{
-    ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, Store, StoreError,
+    ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, PutMode, Store, StoreError,
     TaskTokenRecord, TimerRecord, TokenState,
 };
 use crate::model::execution::FlowKey;
@@ -54,6 +54,7 @@ pub struct MemoryStore {
     retention: Retention,
     timers: DashMap<String, TimerRecord>,
     tokens: DashMap<String, TaskTokenRecord>,
+    records: Mutex<BTreeMap<(String, String), serde_json::Value>>,
 }
 
 impl MemoryStore {
@@ -70,6 +71,7 @@ impl MemoryStore {
             retention,
             timers: DashMap::default(),
             tokens: DashMap::default(),
+            records: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -394,5 +396,73 @@ impl Store for MemoryStore {
         }
         t.status = TokenState::Completed;
         Ok(t.clone())
+    }
+
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: serde_json::Value,
+        mode: PutMode,
+    ) -> Result<(), StoreError> {
+        let mut records = self.records.lock().expect("records lock");
+        let k = (kind.to_string(), key.to_string());
+        let exists = records.contains_key(&k);
+        match (mode, exists) {
+            (PutMode::Create, true) => Err(StoreError::AlreadyExists(format!("{kind}/{key}"))),
+            (PutMode::Replace, false) => Err(StoreError::NotFound(format!("{kind}/{key}"))),
+            _ => {
+                records.insert(k, value);
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_record(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let records = self.records.lock().expect("records lock");
+        Ok(records.get(&(kind.to_string(), key.to_string())).cloned())
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        let mut records = self.records.lock().expect("records lock");
+        Ok(records
+            .remove(&(kind.to_string(), key.to_string()))
+            .is_some())
+    }
+
+    async fn list_records(
+        &self,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, serde_json::Value)>, StoreError> {
+        let records = self.records.lock().expect("records lock");
+        let start = (kind.to_string(), after.unwrap_or(prefix).to_string());
+        let mut items = Vec::new();
+        let mut more = false;
+        for ((k, key), v) in records.range(start..) {
+            if k != kind || !key.starts_with(prefix) {
+                break;
+            }
+            if after == Some(key.as_str()) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push((key.clone(), v.clone()));
+        }
+        let next = if more {
+            items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
     }
 }

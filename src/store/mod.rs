@@ -104,4 +104,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
     /// Marks a waiting token completed; `AlreadyCompleted` if it was, `NotFound` if unknown.
     async fn complete_token(&self, token: &str) -> Result<TaskTokenRecord, StoreError>;
+
+    /// Writes a dialect record (a schedule, a flow version, an alias, ...): a JSON value
+    /// under `(kind, key)`. `Create` fails with `AlreadyExists` when the key is taken,
+    /// `Replace` fails with `NotFound` when it is not, `Upsert` always writes.
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: serde_json::Value,
+        mode: PutMode,
+    ) -> Result<(), StoreError>;
+    /// A dialect record.
+    async fn get_record(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Removes a dialect record; returns whether it existed.
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+    /// Records of a kind whose keys start with `prefix`, in key order, after the key `after`.
+    async fn list_records(
+        &self,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(String, serde_json::Value)>, StoreError>;
+}
+
+/// How [`Store::put_record`] treats an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Only a new key.
+    Create,
+    /// Only an existing key.
+    Replace,
+    /// Either.
+    Upsert,
 }
