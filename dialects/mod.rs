@@ -40,6 +40,11 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     fn recognizes(&self, path: &Path, text: &str) -> bool;
     /// Compiles a definition into the canonical model; every problem with its field path.
     fn compile(&self, name: &str, text: &str) -> Result<Flow, Vec<DefinitionIssue>>;
+    /// Dialect extras stored with a flow deployed from the flows directory (the API would
+    /// have recorded them at create time).
+    fn metadata(&self, _name: &str, _text: &str) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     /// Adds this dialect's routes to the app.
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState>;
     /// Starts the dialect's background work (schedules, ...) once the server state exists.
@@ -52,5 +57,9 @@ pub fn registry(config: &Config) -> Vec<Box<dyn Dialect>> {
     vec![
         Box::new(crate::canonical::CanonicalDialect),
         Box::new(alibaba::AlibabaDialect::new(window)),
+        Box::new(huawei::HuaweiDialect {
+            project: config.flows.huawei_project.clone(),
+            region: config.flows.huawei_region.clone(),
+        }),
     ]
 }

@@ -50,6 +50,8 @@ pub const DEFAULT_ALIBABA_NAMESPACE: &str = "alibaba";
 /// Default Huawei project id (32 hex digits, like a real one) of the flows deployed from the
 /// flows directory; it is the `{project_id}` of the `/v2/{project_id}/fgs/...` routes.
 pub const DEFAULT_HUAWEI_PROJECT: &str = "0123456789abcdef0123456789abcdef";
+/// Default Huawei region (`flows.huawei_region`).
+pub const DEFAULT_HUAWEI_REGION: &str = "cn-north-4";
 
 /// Access key id of the development credential pair shipped in the default configuration:
 /// the one the official SDK captures in the shared test vectors use.
@@ -207,6 +209,9 @@ pub struct FlowsConfig {
     /// The Huawei project id the directory's Huawei flows are deployed under (the
     /// `{project_id}` clients put in `/v2/{project_id}/fgs/...`).
     pub huawei_project: String,
+    /// The Huawei region flowgate answers as: it appears in workflow URNs
+    /// (`urn:fss:{region}:{project}:workflow:...`) and in the IAM project lookup.
+    pub huawei_region: String,
 }
 
 impl Default for FlowsConfig {
@@ -215,6 +220,7 @@ impl Default for FlowsConfig {
             dir: Some(PathBuf::from(DEFAULT_FLOWS_DIR)),
             alibaba_namespace: DEFAULT_ALIBABA_NAMESPACE.to_string(),
             huawei_project: DEFAULT_HUAWEI_PROJECT.to_string(),
+            huawei_region: DEFAULT_HUAWEI_REGION.to_string(),
         }
     }
 }
@@ -484,6 +490,9 @@ impl Config {
         }
         if self.flows.alibaba_namespace.trim().is_empty() {
             out.push(Problem::new("flows.alibaba_namespace", "must not be empty"));
+        }
+        if self.flows.huawei_region.trim().is_empty() {
+            out.push(Problem::new("flows.huawei_region", "must not be empty"));
         }
         let project = &self.flows.huawei_project;
         if project.is_empty() {

@@ -91,6 +91,7 @@ pub async fn deploy_dir(
         match dialect.compile(&name, &text) {
             Ok(flow) => {
                 let at = now();
+                let metadata = dialect.metadata(&name, &text);
                 records.push(FlowRecord {
                     id: uuid::Uuid::new_v4().to_string(),
                     key: FlowKey::new(namespace_of(dialect.as_ref()), name),
@@ -99,7 +100,7 @@ pub async fn deploy_dir(
                     flow: Arc::new(flow),
                     created: at,
                     modified: at,
-                    metadata: serde_json::Value::Null,
+                    metadata,
                 });
             }
             Err(issues) => {

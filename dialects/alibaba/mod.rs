@@ -113,6 +113,10 @@ impl Dialect for AlibabaDialect {
         compile_definition(name, text)
     }
 
+    fn metadata(&self, _name: &str, _text: &str) -> serde_json::Value {
+        serde_json::json!({"Type": "FDL", "Description": "", "RoleArn": ""})
+    }
+
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState> {
         let shared = self.shared.clone();
         router.route(

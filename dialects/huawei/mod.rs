@@ -1,5 +1,75 @@
 //! The Huawei Cloud FunctionGraph workflow dialect (REST API v2).
-//! Being built: the signature and the flow compiler first, then the REST front end.
+//!
+//! - `rest`: route matching, SDK-HMAC-SHA256 authentication, the envelope and `X-Request-Id`;
+//! - `handlers/`: workflows, executions, metrics and the IAM project lookup;
+//! - `flow/`: the `WorkflowCreateBody` definition language, compiled into the canonical model;
+//! - `signature`: SDK-HMAC-SHA256;
+//! - `errors`, `wire`: error codes and response shapes.
 
+pub mod errors;
 pub mod flow;
+pub mod handlers;
+pub mod rest;
 pub mod signature;
+pub mod wire;
+
+use std::path::Path;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::routing::any;
+
+use crate::dialects::Dialect;
+use crate::model::flow::{DefinitionIssue, Flow};
+use crate::server::AppState;
+
+/// The dialect as a registry entry.
+#[derive(Debug, Clone, Default)]
+pub struct HuaweiDialect {
+    /// The project flows from the flows directory are compiled for.
+    pub project: String,
+    /// The region in their URNs.
+    pub region: String,
+}
+
+impl Dialect for HuaweiDialect {
+    fn name(&self) -> &'static str {
+        "huawei"
+    }
+
+    fn default_namespace(&self) -> String {
+        format!("huawei/{}", self.project)
+    }
+
+    fn recognizes(&self, path: &Path, text: &str) -> bool {
+        path.extension().is_some_and(|e| e == "json")
+            && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| {
+                v.get("states").is_some_and(|s| s.is_array()) && v.get("start").is_some()
+            })
+    }
+
+    fn compile(&self, name: &str, text: &str) -> Result<Flow, Vec<DefinitionIssue>> {
+        let mut flow = flow::compile_text(&self.project, text)?.flow;
+        if !name.is_empty() {
+            flow.name = name.to_string();
+        }
+        Ok(flow)
+    }
+
+    fn metadata(&self, name: &str, text: &str) -> serde_json::Value {
+        let definition = flow::compile_text(&self.project, text)
+            .ok()
+            .and_then(|c| serde_json::to_value(&c.definition).ok())
+            .unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "workflow_urn": flow::workflow_urn(&self.region, &self.project, name),
+            "definition": definition,
+        })
+    }
+
+    fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState> {
+        let handler = |State(app): State<AppState>, req: Request| rest::handle(app, req);
+        router
+            .route("/v2/{*rest}", any(handler).layer(DefaultBodyLimit::disable()))
+            .route("/v3/projects", any(handler).layer(DefaultBodyLimit::disable()))
+    }
+}

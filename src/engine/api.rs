@@ -152,6 +152,7 @@ impl Engine {
             definition: req.flow.definition.clone(),
             event_count: 1,
             metadata: req.metadata.clone(),
+            retry_point: None,
         };
         let first = Event {
             id: 1,
@@ -181,7 +182,7 @@ impl Engine {
             .map_err(internal)?
         {
             InsertOutcome::Inserted => {
-                runner::launch(&self.inner, &record, req.flow.flow.clone());
+                runner::launch(&self.inner, &record, req.flow.flow.clone(), None);
                 Ok(Started {
                     record,
                     existing: false,
@@ -229,7 +230,7 @@ impl Engine {
                 })
             }
         }
-        let done = runner::launch(&self.inner, &record, req.flow.flow.clone());
+        let done = runner::launch(&self.inner, &record, req.flow.flow.clone(), None);
         done.wait().await;
         self.execution(&record.id).await
     }
@@ -349,6 +350,64 @@ impl Engine {
                 },
                 other => internal(other),
             })
+    }
+
+    /// Runs a failed execution again from the top-level state that failed, with the input that
+    /// state had; the history continues. Only a failed execution with a retry point (it failed
+    /// in a state, not by timeout or stop) can be retried.
+    pub async fn retry(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
+        let rec = self.execution(id).await?;
+        if self.inner.live.contains_key(id) || rec.status != ExecutionStatus::Failed {
+            return Err(ApiError::InvalidState {
+                message: format!(
+                    "execution '{}' is {:?}; only a failed execution can be retried",
+                    rec.name, rec.status
+                ),
+            });
+        }
+        let Some(point) = rec.retry_point.clone() else {
+            return Err(ApiError::InvalidState {
+                message: format!(
+                    "execution '{}' did not fail in a state, so there is nothing to retry",
+                    rec.name
+                ),
+            });
+        };
+        let flow = self
+            .inner
+            .store
+            .get_flow_by_id(&rec.flow_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::FlowNotFound {
+                flow: rec.flow.name.clone(),
+            })?;
+        if flow.flow.root.state(&point.state).is_none() {
+            return Err(ApiError::InvalidState {
+                message: format!(
+                    "state '{}' no longer exists in flow '{}'",
+                    point.state, flow.key.name
+                ),
+            });
+        }
+        let update = crate::store::ExecutionUpdate {
+            status: Some(ExecutionStatus::Running),
+            reopen: true,
+            ..Default::default()
+        };
+        self.inner
+            .store
+            .commit(id, Vec::new(), Some(update))
+            .await
+            .map_err(internal)?;
+        let rec = self.execution(id).await?;
+        runner::launch(&self.inner, &rec, flow.flow.clone(), Some(point));
+        Ok(rec)
+    }
+
+    /// The token of the callback task that `state` of an execution is waiting in, if any.
+    pub fn waiting_token(&self, execution_id: &str, state: &str) -> Option<String> {
+        self.inner.callbacks.token_for(execution_id, state)
     }
 
     /// Completes a callback task with an output; returns the id of the event recorded.

@@ -29,19 +29,36 @@ pub(crate) struct Report {
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
     map: DashMap<String, oneshot::Sender<Report>, ahash::RandomState>,
+    /// (execution id, state name) to token, for callbacks addressed by state (Huawei).
+    by_state: DashMap<(String, String), String, ahash::RandomState>,
 }
 
 impl Waiters {
     /// Registers a waiter for `token` (before the callee can possibly report).
-    pub(crate) fn register(&self, token: &str) -> oneshot::Receiver<Report> {
+    pub(crate) fn register(
+        &self,
+        token: &str,
+        execution_id: &str,
+        state: &str,
+    ) -> oneshot::Receiver<Report> {
         let (tx, rx) = oneshot::channel();
         self.map.insert(token.to_string(), tx);
+        self.by_state
+            .insert((execution_id.to_string(), state.to_string()), token.to_string());
         rx
     }
 
     /// Takes the waiter of `token`, if it still waits here.
     pub(crate) fn take(&self, token: &str) -> Option<oneshot::Sender<Report>> {
+        self.by_state.retain(|_, t| t != token);
         self.map.remove(token).map(|(_, tx)| tx)
+    }
+
+    /// The token a state of an execution waits with.
+    pub(crate) fn token_for(&self, execution_id: &str, state: &str) -> Option<String> {
+        self.by_state
+            .get(&(execution_id.to_string(), state.to_string()))
+            .map(|t| t.clone())
     }
 }
 

@@ -69,6 +69,8 @@ pub(crate) struct ExecCtx {
     pub(crate) root_cancel: CancellationToken,
     pub(crate) abort: Mutex<Option<Abort>>,
     pub(crate) global: Mutex<Value>,
+    /// The top-level state that failed, and its raw input (where a retry starts again).
+    pub(crate) failed_at: Mutex<Option<crate::model::RetryPoint>>,
     next_event: AtomicU64,
     /// The time stamped on new events (nanoseconds since the epoch). Refreshed by
     /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
@@ -103,6 +105,7 @@ impl ExecCtx {
             root_cancel: CancellationToken::new(),
             abort: Mutex::new(None),
             global: Mutex::new(Value::Object(Map::new())),
+            failed_at: Mutex::new(None),
             next_event: AtomicU64::new(first_event_id + 1),
             clock: AtomicI64::new(stamp(Utc::now())),
             pending: Mutex::new(Vec::with_capacity(16)),

@@ -9,11 +9,12 @@ use tokio::sync::Notify;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::exec::{Abort, ExecCtx, Interrupt};
-use super::scope::{eval_template, run_scope};
+use super::scope::{eval_template, run_scope_from};
 use super::Inner;
 use crate::model::expr::Vars;
 use crate::model::time::now;
 use crate::model::{
+    RetryPoint,
     error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord,
     ExecutionStatus, Flow,
 };
@@ -58,6 +59,7 @@ pub(crate) fn launch(
     inner: &Arc<Inner>,
     record: &ExecutionRecord,
     flow: Arc<Flow>,
+    start: Option<RetryPoint>,
 ) -> Arc<Completion> {
     let ctx = Arc::new(ExecCtx::new(
         inner.clone(),
@@ -78,7 +80,7 @@ pub(crate) fn launch(
         },
     );
     let timeout = timeout_of(&inner.config, &ctx.flow);
-    tokio::spawn(run(ctx, done.clone(), timeout));
+    tokio::spawn(run(ctx, done.clone(), timeout, start));
     done
 }
 
@@ -91,7 +93,7 @@ fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
-async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration) {
+async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration, start: Option<RetryPoint>) {
     let cancel = ctx.root_cancel.clone();
     let body = async {
         let input = match &ctx.flow.input {
@@ -102,7 +104,9 @@ async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration) {
                 Arc::new(eval_template(&ctx, t, vars, None)?)
             }
         };
-        run_scope(&ctx, &ctx.flow.root, input, 1, &cancel).await
+        let from = start.as_ref().map(|p| (p.state.as_str(), p.input.clone()));
+        let cause = ctx.last_event_id();
+        run_scope_from(&ctx, &ctx.flow.root, input, from, cause, &cancel).await
     };
     tokio::pin!(body);
     let outcome = tokio::select! {
@@ -134,12 +138,11 @@ async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration) {
                 ..Default::default()
             },
         ),
-        Err(Interrupt::Error(e)) => failed(
-            EventKind::ExecutionFailed,
-            ExecutionStatus::Failed,
-            e,
-            stopped,
-        ),
+        Err(Interrupt::Error(e)) => {
+            let mut f = failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped);
+            f.2.retry_point = ctx.failed_at.lock().expect("failed_at lock").take();
+            f
+        }
         Err(Interrupt::Cancelled) => {
             let reason = ctx.abort.lock().expect("abort lock").clone();
             match reason {

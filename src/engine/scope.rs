@@ -70,10 +70,26 @@ pub(crate) fn run_scope<'a>(
     cause: u64,
     cancel: &'a CancellationToken,
 ) -> BoxFuture<'a, Result<(Arc<Value>, u64), Interrupt>> {
+    run_scope_from(ctx, scope, input, None, cause, cancel)
+}
+
+/// Runs a scope from `start` (a state and its raw input) instead of its start state; used
+/// to retry a failed execution from the state that failed.
+pub(crate) fn run_scope_from<'a>(
+    ctx: &'a ExecCtx,
+    scope: &'a Scope,
+    input: Arc<Value>,
+    start: Option<(&'a str, Arc<Value>)>,
+    cause: u64,
+    cancel: &'a CancellationToken,
+) -> BoxFuture<'a, Result<(Arc<Value>, u64), Interrupt>> {
     Box::pin(async move {
         let mut local = scope.accumulate_local.then(|| Value::Object(Map::new()));
-        let mut current: &str = &scope.start_at;
-        let mut raw = input.clone();
+        let is_root = std::ptr::eq(scope, &ctx.flow.root);
+        let (mut current, mut raw): (&str, Arc<Value>) = match start {
+            Some((state, raw)) => (state, raw),
+            None => (&scope.start_at, input.clone()),
+        };
         let mut cause = cause;
         let last = loop {
             let state = scope
@@ -83,8 +99,16 @@ pub(crate) fn run_scope<'a>(
                 scope_input: &input,
                 scope_local: local.as_ref(),
             };
-            let (output, next, last_event) =
-                run_state(ctx, state, raw, frame, cause, cancel).await?;
+            let outcome = run_state(ctx, state, raw.clone(), frame, cause, cancel).await;
+            if is_root {
+                if let Err(Interrupt::Error(_)) = &outcome {
+                    *ctx.failed_at.lock().expect("failed_at lock") = Some(crate::model::RetryPoint {
+                        state: state.name.clone(),
+                        input: raw.clone(),
+                    });
+                }
+            }
+            let (output, next, last_event) = outcome?;
             cause = last_event;
             if let (Some(Value::Object(l)), Value::Object(o)) = (local.as_mut(), &*output) {
                 for (k, v) in o {

@@ -150,6 +150,19 @@ pub struct ExecutionRecord {
     /// Dialect-specific extras stored with the execution (request headers, qualifier, ...).
     #[serde(default)]
     pub metadata: Value,
+    /// Where a failed execution can be retried from: the top-level state that failed and the
+    /// input it had. Set when an execution fails, cleared when it is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_point: Option<RetryPoint>,
+}
+
+/// A top-level state and its raw input, from which a failed execution can run again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPoint {
+    /// The state's name in the top-level scope.
+    pub state: String,
+    /// The raw input it was entered with.
+    pub input: Arc<Value>,
 }
 
 impl ExecutionRecord {

@@ -11,5 +11,5 @@ pub mod time;
 
 pub use api_error::{ApiError, AuthFailure, ResourceKind};
 pub use event::{DetailMore, Event, EventDetail, EventKind};
-pub use execution::{ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus};
+pub use execution::{ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, RetryPoint};
 pub use flow::{Flow, Scope, State, StateKind};

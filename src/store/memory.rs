@@ -85,6 +85,18 @@ impl MemoryStore {
         self.timers.len()
     }
 
+    /// Takes a reopened (retried) execution out of the retention queue.
+    fn unretire(&self, id: &str, mode: ExecutionMode) {
+        let mut f = self.finished.lock().expect("retention lock");
+        let queue = match mode {
+            ExecutionMode::Express => &mut f.express,
+            ExecutionMode::Standard => &mut f.standard,
+        };
+        if let Some(pos) = queue.iter().rposition(|x| x == id) {
+            queue.remove(pos);
+        }
+    }
+
     fn retire(&self, id: String, mode: ExecutionMode) {
         let evicted = {
             let mut f = self.finished.lock().expect("retention lock");
@@ -271,6 +283,16 @@ impl Store for MemoryStore {
             let mut retire = None;
             if let Some(u) = update {
                 let was_terminal = e.record.is_terminal();
+                if u.reopen {
+                    e.record.output = None;
+                    e.record.error = None;
+                    e.record.cause = None;
+                    e.record.stopped = None;
+                    e.record.retry_point = None;
+                }
+                if u.retry_point.is_some() {
+                    e.record.retry_point = u.retry_point;
+                }
                 if let Some(s) = u.status {
                     e.record.status = s;
                 }
@@ -287,13 +309,17 @@ impl Store for MemoryStore {
                     e.record.stopped = u.stopped;
                 }
                 if !was_terminal && e.record.is_terminal() {
-                    retire = Some(e.record.mode);
+                    retire = Some((e.record.mode, true));
+                } else if was_terminal && !e.record.is_terminal() {
+                    retire = Some((e.record.mode, false));
                 }
             }
             retire
         };
-        if let Some(mode) = retire {
-            self.retire(execution_id.to_string(), mode);
+        match retire {
+            Some((mode, true)) => self.retire(execution_id.to_string(), mode),
+            Some((mode, false)) => self.unretire(execution_id, mode),
+            None => {}
         }
         Ok(())
     }

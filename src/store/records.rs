@@ -52,6 +52,11 @@ pub struct ExecutionUpdate {
     pub cause: Option<String>,
     /// End time.
     pub stopped: Option<Timestamp>,
+    /// Where a failed execution can be retried from.
+    pub retry_point: Option<crate::model::RetryPoint>,
+    /// Running again after a retry: clears output, error, cause, end time and retry point
+    /// before the fields above apply.
+    pub reopen: bool,
 }
 
 /// One page of a listing and the cursor of the next page.

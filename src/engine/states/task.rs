@@ -93,7 +93,7 @@ pub(crate) async fn run<'a>(
                 })
                 .await
                 .map_err(Interrupt::store)?;
-            Some(ctx.engine.callbacks.register(t))
+            Some(ctx.engine.callbacks.register(t, &ctx.id, name))
         }
     };
     *cause = ctx
