@@ -53,10 +53,11 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
 
 /// Every registered dialect. Add one line here to plug a dialect in.
 pub fn registry(config: &Config) -> Vec<Box<dyn Dialect>> {
-    let window = std::time::Duration::from_secs(config.auth.clock_skew_seconds);
+    let skew = std::time::Duration::from_secs(config.auth.clock_skew_seconds);
+    let nonces = std::time::Duration::from_secs(config.auth.nonce_window_seconds);
     vec![
         Box::new(crate::canonical::CanonicalDialect),
-        Box::new(alibaba::AlibabaDialect::new(window)),
+        Box::new(alibaba::AlibabaDialect::new(skew, nonces)),
         Box::new(huawei::HuaweiDialect {
             project: config.flows.huawei_project.clone(),
             region: config.flows.huawei_region.clone(),

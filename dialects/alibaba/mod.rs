@@ -57,11 +57,12 @@ pub struct AlibabaDialect {
 }
 
 impl AlibabaDialect {
-    /// A dialect whose signatures may be `window` away from the server clock.
-    pub fn new(window: Duration) -> Self {
+    /// A dialect whose signatures may be `clock_skew` away from the server clock and whose
+    /// nonces are remembered for `nonce_window`.
+    pub fn new(clock_skew: Duration, nonce_window: Duration) -> Self {
         AlibabaDialect {
             shared: Arc::new(Shared {
-                verifier: signature::Verifier::new(window),
+                verifier: signature::Verifier::with_windows(clock_skew, nonce_window),
                 versions: DashMap::new(),
             }),
         }
