@@ -278,7 +278,7 @@ async fn run_state<'a>(
                     )
                     .await?;
                 let err_value = err.to_value();
-                if let Some(i) = first_match(&state.retry, &err, &err_value) {
+                if let Some(i) = first_match(&state.retry, &err, &err_value, &ctx.flow.constants) {
                     let policy = &state.retry[i];
                     if retries[i] < policy.max_attempts {
                         let delay = backoff(policy, retries[i]);
@@ -304,7 +304,7 @@ async fn run_state<'a>(
                 }
                 let catcher = state.catch.iter().find(|c| {
                     error_names::matches(&c.errors, &err.name)
-                        && condition_holds(c.condition.as_ref(), &err_value)
+                        && condition_holds(c.condition.as_ref(), &err_value, &ctx.flow.constants)
                 });
                 let Some(catcher) = catcher else {
                     ctx.emit(
@@ -487,20 +487,26 @@ async fn run_kind<'a>(
 }
 
 /// The first retry policy that matches the error (by name, then its optional condition).
-fn first_match(policies: &[RetryPolicy], err: &ExecError, err_value: &Value) -> Option<usize> {
+fn first_match(
+    policies: &[RetryPolicy],
+    err: &ExecError,
+    err_value: &Value,
+    consts: &Value,
+) -> Option<usize> {
     policies.iter().position(|p| {
         error_names::matches(&p.errors, &err.name)
-            && condition_holds(p.condition.as_ref(), err_value)
+            && condition_holds(p.condition.as_ref(), err_value, consts)
     })
 }
 
 /// Evaluates a policy condition over the error object (bound to `$input` and `$result`).
-fn condition_holds(cond: Option<&Expr>, err_value: &Value) -> bool {
+fn condition_holds(cond: Option<&Expr>, err_value: &Value, consts: &Value) -> bool {
     match cond {
         None => true,
         Some(c) => {
             let mut vars = Vars::new(err_value);
             vars.result = Some(err_value);
+            vars.consts = Some(consts);
             c.eval_bool(&vars).unwrap_or(false)
         }
     }
