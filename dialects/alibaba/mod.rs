@@ -71,18 +71,9 @@ impl AlibabaDialect {
 
 /// Compiles a definition in either language (old FDL or CloudFlow).
 pub fn compile(name: &str, text: &str) -> Result<Flow, ApiError> {
-    compile_definition(name, text).map_err(|issues| ApiError::InvalidDefinition {
+    fdl::compile_definition(name, text).map_err(|issues| ApiError::InvalidDefinition {
         issues: issues.iter().map(|i| i.to_string()).collect(),
     })
-}
-
-/// Compiles a definition text in either language, every problem with its field path.
-// TEMPORARY until the fdl/cloudflow compilers land (they are being written now).
-fn compile_definition(_name: &str, _text: &str) -> Result<Flow, Vec<DefinitionIssue>> {
-    Err(vec![DefinitionIssue {
-        path: "$".into(),
-        message: "the Alibaba flow compilers are not built yet".into(),
-    }])
 }
 
 /// The key of an Alibaba flow.
@@ -111,7 +102,7 @@ impl Dialect for AlibabaDialect {
     }
 
     fn compile(&self, name: &str, text: &str) -> Result<Flow, Vec<DefinitionIssue>> {
-        compile_definition(name, text)
+        fdl::compile_definition(name, text)
     }
 
     fn metadata(&self, _name: &str, _text: &str) -> serde_json::Value {

@@ -1,0 +1,523 @@
+//! Load generator: drives a real `flowgate serve` process with signed requests (flowgate's own
+//! signing code, run as a client) at fixed concurrency for a fixed duration, and the same
+//! client against a bare axum baseline in the same run, so every figure is also a ratio.
+//!
+//! Scenarios:
+//! 1. `alibaba-sync`: Alibaba StartSyncExecution of a three-state Pass flow (Express), RPC V1;
+//! 2. `huawei-sync`: Huawei sync-executions of the equivalent three-state flow whose two
+//!    Operation states call a mock function, SDK-HMAC-SHA256;
+//! 3. `alibaba-e2e`: Alibaba StartExecution then DescribeExecution with WaitTimeSeconds
+//!    (Standard), end to end per execution;
+//! 4. `baseline`: the same client against `baseline_server` (a fixed JSON body).
+//!
+//! `--scale` adds the memory runs: RSS before and after `--sync-count` sync executions, RSS
+//! with `--waiting` Standard executions parked in a Wait state, start-up time and idle RSS.
+//! Only loopback is used; every loop is bounded by a duration or a count.
+//!
+//! ```text
+//! cargo build --release --bin flowgate --example baseline_server --example loadgen
+//! target/release/examples/loadgen --concurrency 64 --duration 10 [--scale]
+//! ```
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, Method, Request};
+use bytes_body::Full;
+use flowgate::dialects::alibaba::signature as ali;
+use flowgate::dialects::huawei::signature as hw;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+mod bytes_body {
+    pub use http_body_util::Full;
+}
+
+const AK: &str = "testAccessKeyId";
+const SK: &str = "testAccessKeySecret";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+type HttpClient = Client<HttpConnector, Full<axum::body::Bytes>>;
+
+struct Args {
+    concurrency: usize,
+    duration: Duration,
+    scale: bool,
+    sync_count: u64,
+    waiting: u64,
+    only: Option<String>,
+    flowgate: String,
+    baseline: String,
+}
+
+fn args() -> Args {
+    let a: Vec<String> = std::env::args().collect();
+    let get = |name: &str| a.iter().position(|x| x == name).and_then(|i| a.get(i + 1)).cloned();
+    Args {
+        concurrency: get("--concurrency").and_then(|v| v.parse().ok()).unwrap_or(64),
+        duration: Duration::from_secs_f64(get("--duration").and_then(|v| v.parse().ok()).unwrap_or(10.0)),
+        scale: a.iter().any(|x| x == "--scale"),
+        sync_count: get("--sync-count").and_then(|v| v.parse().ok()).unwrap_or(1_000_000),
+        waiting: get("--waiting").and_then(|v| v.parse().ok()).unwrap_or(100_000),
+        only: get("--scenario"),
+        flowgate: get("--flowgate").unwrap_or_else(|| "target/release/flowgate".into()),
+        baseline: get("--baseline").unwrap_or_else(|| "target/release/examples/baseline_server".into()),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_flowgate(path: &str, time_scale: f64) -> (Server, Duration) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("flowgate-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join(format!("flowgate-{port}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+[auth]
+mode = "verify"
+[[credentials]]
+access_key_id = "{AK}"
+secret = "{SK}"
+[engine]
+time_scale = {time_scale}
+[flows]
+dir = ""
+[log]
+level = "warn"
+[[functions]]
+name = "bench"
+invoker = "mock"
+responses = [{{ attempts = "*", return = {{ ok = true }} }}]
+"#
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let child = Command::new(path)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {path}: {e} (build it with cargo build --release)"));
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return (server, started.elapsed());
+            }
+        }
+        assert!(Instant::now() < deadline, "flowgate did not become healthy");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn start_baseline(path: &str) -> Server {
+    let port = free_port();
+    let child = Command::new(path)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {path}: {e}"));
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "baseline did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server
+}
+
+/// A signed Alibaba RPC V1 request (business parameters in a form body for POST).
+fn alibaba(port: u16, method: Method, action: &str, business: &[(&str, String)]) -> Request<Full<axum::body::Bytes>> {
+    let mut query: Vec<(String, String)> = vec![
+        ("Action".into(), action.into()),
+        ("Format".into(), "json".into()),
+        ("Version".into(), "2019-03-15".into()),
+    ];
+    let pairs: Vec<(String, String)> = business.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let now = chrono::Utc::now();
+    let mut builder = Request::builder().header("host", format!("127.0.0.1:{port}"));
+    let body = if method == Method::GET {
+        query.extend(pairs);
+        ali::sign_rpc_v1(method.as_str(), &mut query, AK, SK, now, &nonce);
+        Vec::new()
+    } else {
+        ali::sign_rpc_v1_split(method.as_str(), &mut query, &pairs, AK, SK, now, &nonce);
+        builder = builder.header("content-type", "application/x-www-form-urlencoded");
+        ali::encode_form(&pairs).into_bytes()
+    };
+    builder
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}/?{}", ali::encode_form(&query)))
+        .body(Full::new(body.into()))
+        .unwrap()
+}
+
+/// A signed Huawei request.
+fn huawei(port: u16, method: Method, path: &str, body: Option<&Value>) -> Request<Full<axum::body::Bytes>> {
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("host", HeaderValue::from_str(&format!("127.0.0.1:{port}")).unwrap());
+    hw::sign(
+        method.as_str(),
+        path,
+        "",
+        &mut headers,
+        &bytes,
+        AK,
+        SK,
+        chrono::Utc::now(),
+        &["content-type", "host", "x-sdk-date"],
+    );
+    let mut builder = Request::builder().method(method).uri(format!("http://127.0.0.1:{port}{path}"));
+    for (k, v) in &headers {
+        builder = builder.header(k, v);
+    }
+    builder.body(Full::new(bytes.into())).unwrap()
+}
+
+async fn send(client: &HttpClient, req: Request<Full<axum::body::Bytes>>) -> Result<(u16, Value), String> {
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, v))
+}
+
+const PASS3: &str = "version: v1\ntype: flow\nsteps:\n  - type: pass\n    name: a\n  - type: pass\n    name: b\n  - type: pass\n    name: c\n";
+
+async fn setup(client: &HttpClient, port: u16) -> String {
+    for (name, mode) in [("bench_sync", "Express"), ("bench_std", "Standard")] {
+        let (s, v) = send(client, alibaba(port, Method::POST, "CreateFlow", &[
+            ("Name", name.into()),
+            ("Definition", PASS3.into()),
+            ("Description", "loadgen".into()),
+            ("Type", "FDL".into()),
+            ("ExecutionMode", mode.into()),
+        ])).await.unwrap();
+        assert_eq!(s, 200, "CreateFlow {name}: {v}");
+    }
+    let urn = format!("urn:fss:cn-north-4:{PROJECT}:function:default:bench:latest");
+    let wf = json!({
+        "name": "bench-sync", "mode": "EXPRESS", "start": "a",
+        "functions": [{"name": "bench", "operation": urn}],
+        "constants": {}, "retries": [],
+        "states": [
+            {"id": "a", "name": "a", "type": "Operation", "end": false, "transition": "b",
+             "actions": [{"function_ref": {"ref_name": "bench", "arguments": {"i": "$.i"}}}]},
+            {"id": "b", "name": "b", "type": "Operation", "end": false, "transition": "c",
+             "actions": [{"function_ref": {"ref_name": "bench", "arguments": {"i": "$.i"}}}]},
+            {"id": "c", "name": "c", "type": "End", "end": true, "transition": "", "actions": []}
+        ]
+    });
+    let path = format!("/v2/{PROJECT}/fgs/workflows");
+    let (s, v) = send(client, huawei(port, Method::POST, &path, Some(&wf))).await.unwrap();
+    assert_eq!(s, 201, "CreateWorkflow: {v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Report {
+    name: String,
+    requests: u64,
+    errors: u64,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Runs `one` from `concurrency` workers for `duration`; each call returns whether it worked.
+async fn run<F, Fut>(name: &str, concurrency: usize, duration: Duration, one: F) -> Report
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let tally = Arc::new(Tally::default());
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let one = one.clone();
+        let tally = tally.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut i = w as u64 * 1_000_000_000;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let ok = one(i).await;
+                lat.push(t.elapsed().as_micros() as u32);
+                i += 1;
+                if ok {
+                    tally.ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            0.0
+        } else {
+            all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0
+        }
+    };
+    let ok = tally.ok.load(Ordering::Relaxed);
+    Report {
+        name: name.to_string(),
+        requests: ok + tally.errors.load(Ordering::Relaxed),
+        errors: tally.errors.load(Ordering::Relaxed),
+        rate: ok as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+    }
+}
+
+fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+fn main() {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let want = |s: &str| a.only.as_deref().is_none_or(|o| o == s);
+        let (fg, startup) = start_flowgate(&a.flowgate, 0.0);
+        let idle = rss_mib(fg.child.id());
+        println!("flowgate start-up to healthy: {:.1} ms, idle RSS {:.1} MiB", startup.as_secs_f64() * 1000.0, idle);
+        let c = client();
+        let wf = setup(&c, fg.port).await;
+        let mut reports = Vec::new();
+        let port = fg.port;
+        if want("baseline") {
+            let base = start_baseline(&a.baseline);
+            let bport = base.port;
+            let cl = c.clone();
+            reports.push(run("baseline (bare axum, fixed JSON)", a.concurrency, a.duration, move |_| {
+                let cl = cl.clone();
+                async move {
+                    let req = Request::builder().uri(format!("http://127.0.0.1:{bport}/")).body(Full::new(axum::body::Bytes::new())).unwrap();
+                    matches!(send(&cl, req).await, Ok((200, _)))
+                }
+            }).await);
+        }
+        if want("alibaba-sync") {
+            let cl = c.clone();
+            reports.push(run("1 alibaba StartSyncExecution (Express, 3 Pass)", a.concurrency, a.duration, move |i| {
+                let cl = cl.clone();
+                async move {
+                    let req = alibaba(port, Method::POST, "StartSyncExecution", &[
+                        ("FlowName", "bench_sync".into()),
+                        ("ExecutionName", "run".into()),
+                        ("Input", format!("{{\"i\":{i}}}")),
+                    ]);
+                    matches!(send(&cl, req).await, Ok((200, v)) if v["Status"] == "Succeeded")
+                }
+            }).await);
+        }
+        if want("huawei-sync") {
+            let cl = c.clone();
+            let path = format!("/v2/{PROJECT}/fgs/workflows/{wf}/sync-executions");
+            reports.push(run("2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", a.concurrency, a.duration, move |i| {
+                let cl = cl.clone();
+                let path = path.clone();
+                async move {
+                    let req = huawei(port, Method::POST, &path, Some(&json!({"input": {"i": i}})));
+                    matches!(send(&cl, req).await, Ok((200, v)) if v["status"] == "success")
+                }
+            }).await);
+        }
+        if want("alibaba-e2e") {
+            let cl = c.clone();
+            reports.push(run("3 alibaba StartExecution + DescribeExecution(WaitTimeSeconds) (Standard)", a.concurrency, a.duration, move |i| {
+                let cl = cl.clone();
+                async move {
+                    let name = format!("e{i}");
+                    let req = alibaba(port, Method::POST, "StartExecution", &[
+                        ("FlowName", "bench_std".into()),
+                        ("ExecutionName", name.clone()),
+                        ("Input", format!("{{\"i\":{i}}}")),
+                    ]);
+                    if !matches!(send(&cl, req).await, Ok((200, _))) {
+                        return false;
+                    }
+                    for _ in 0..10 {
+                        let req = alibaba(port, Method::GET, "DescribeExecution", &[
+                            ("FlowName", "bench_std".into()),
+                            ("ExecutionName", name.clone()),
+                            ("WaitTimeSeconds", "5".into()),
+                        ]);
+                        match send(&cl, req).await {
+                            Ok((200, v)) if v["Status"] == "Succeeded" => return true,
+                            Ok((200, v)) if v["Status"] == "Running" => continue,
+                            _ => return false,
+                        }
+                    }
+                    false
+                }
+            }).await);
+        }
+        let base = reports.iter().find(|r| r.name.starts_with("baseline")).map(|r| r.rate);
+        println!("\nconcurrency {}, {:.0} s per scenario, auth verify, memory store", a.concurrency, a.duration.as_secs_f64());
+        println!("{:<72} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9}", "scenario", "requests", "errors", "per s", "p50 ms", "p99 ms", "max ms", "vs base");
+        for r in &reports {
+            let ratio = base.map(|b| format!("{:.0}%", r.rate / b * 100.0)).unwrap_or_default();
+            println!("{:<72} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>9}", r.name, r.requests, r.errors, r.rate, r.p50, r.p99, r.max, ratio);
+        }
+        println!("flowgate RSS after the scenarios: {:.1} MiB", rss_mib(fg.child.id()));
+        if a.scale {
+            scale(&a, &c).await;
+        }
+    });
+}
+
+/// Memory and scale runs on fresh processes.
+async fn scale(a: &Args, c: &HttpClient) {
+    let (fg, _) = start_flowgate(&a.flowgate, 0.0);
+    setup(c, fg.port).await;
+    let port = fg.port;
+    let before = rss_mib(fg.child.id());
+    let counter = Arc::new(AtomicU64::new(0));
+    let total = a.sync_count;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let cl = c.clone();
+        let counter = counter.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let req = alibaba(port, Method::POST, "StartSyncExecution", &[
+                    ("FlowName", "bench_sync".into()),
+                    ("Input", format!("{{\"i\":{i}}}")),
+                ]);
+                let _ = send(&cl, req).await;
+            }
+        }));
+    }
+    let mut samples = Vec::new();
+    while !workers.iter().all(|w| w.is_finished()) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        samples.push(rss_mib(fg.child.id()));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let after = rss_mib(fg.child.id());
+    println!(
+        "\nscale: {} sync executions in {:.0} s; RSS before {:.1} MiB, after {:.1} MiB ({:+.1}%), max sampled {:.1} MiB",
+        total,
+        started.elapsed().as_secs_f64(),
+        before,
+        after,
+        (after - before) / before * 100.0,
+        samples.iter().cloned().fold(after, f64::max)
+    );
+    drop(fg);
+
+    let (fg, _) = start_flowgate(&a.flowgate, 1.0);
+    let port = fg.port;
+    let wait_flow = "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
+    let (s, v) = send(c, alibaba(port, Method::POST, "CreateFlow", &[
+        ("Name", "parked".into()),
+        ("Definition", wait_flow.into()),
+        ("Description", "loadgen".into()),
+        ("Type", "FDL".into()),
+    ])).await.unwrap();
+    assert_eq!(s, 200, "{v}");
+    let idle = rss_mib(fg.child.id());
+    let counter = Arc::new(AtomicU64::new(0));
+    let total = a.waiting;
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let cl = c.clone();
+        let counter = counter.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let req = alibaba(port, Method::POST, "StartExecution", &[
+                    ("FlowName", "parked".into()),
+                    ("ExecutionName", format!("p{i}")),
+                ]);
+                let _ = send(&cl, req).await;
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "scale: {} Standard executions waiting at once: RSS {:.1} MiB (idle {:.1} MiB)",
+        total,
+        rss_mib(fg.child.id()),
+        idle
+    );
+}
