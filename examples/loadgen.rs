@@ -58,21 +58,41 @@ struct Args {
 
 fn args() -> Args {
     let a: Vec<String> = std::env::args().collect();
-    let get = |name: &str| a.iter().position(|x| x == name).and_then(|i| a.get(i + 1)).cloned();
+    let get = |name: &str| {
+        a.iter()
+            .position(|x| x == name)
+            .and_then(|i| a.get(i + 1))
+            .cloned()
+    };
     Args {
-        concurrency: get("--concurrency").and_then(|v| v.parse().ok()).unwrap_or(64),
-        duration: Duration::from_secs_f64(get("--duration").and_then(|v| v.parse().ok()).unwrap_or(10.0)),
+        concurrency: get("--concurrency")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64),
+        duration: Duration::from_secs_f64(
+            get("--duration")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10.0),
+        ),
         scale: a.iter().any(|x| x == "--scale"),
-        sync_count: get("--sync-count").and_then(|v| v.parse().ok()).unwrap_or(1_000_000),
-        waiting: get("--waiting").and_then(|v| v.parse().ok()).unwrap_or(100_000),
+        sync_count: get("--sync-count")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000),
+        waiting: get("--waiting")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000),
         only: get("--scenario"),
         flowgate: get("--flowgate").unwrap_or_else(|| "target/release/flowgate".into()),
-        baseline: get("--baseline").unwrap_or_else(|| "target/release/examples/baseline_server".into()),
+        baseline: get("--baseline")
+            .unwrap_or_else(|| "target/release/examples/baseline_server".into()),
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -133,13 +153,17 @@ responses = [{{ attempts = "*", return = {{ ok = true }} }}]
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {path}: {e} (build it with cargo build --release)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start {path}: {e} (build it with cargo build --release)")
+        });
     let server = Server { child, port };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
-            let _ = s.write_all(b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(
+                b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            );
             let mut buf = String::new();
             let _ = s.read_to_string(&mut buf);
             if buf.starts_with("HTTP/1.1 200") {
@@ -168,13 +192,21 @@ fn start_baseline(path: &str) -> Server {
 }
 
 /// A signed Alibaba RPC V1 request (business parameters in a form body for POST).
-fn alibaba(port: u16, method: Method, action: &str, business: &[(&str, String)]) -> Request<Full<axum::body::Bytes>> {
+fn alibaba(
+    port: u16,
+    method: Method,
+    action: &str,
+    business: &[(&str, String)],
+) -> Request<Full<axum::body::Bytes>> {
     let mut query: Vec<(String, String)> = vec![
         ("Action".into(), action.into()),
         ("Format".into(), "json".into()),
         ("Version".into(), "2019-03-15".into()),
     ];
-    let pairs: Vec<(String, String)> = business.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let pairs: Vec<(String, String)> = business
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let now = chrono::Utc::now();
     let mut builder = Request::builder().header("host", format!("127.0.0.1:{port}"));
@@ -189,17 +221,30 @@ fn alibaba(port: u16, method: Method, action: &str, business: &[(&str, String)])
     };
     builder
         .method(method)
-        .uri(format!("http://127.0.0.1:{port}/?{}", ali::encode_form(&query)))
+        .uri(format!(
+            "http://127.0.0.1:{port}/?{}",
+            ali::encode_form(&query)
+        ))
         .body(Full::new(body.into()))
         .unwrap()
 }
 
 /// A signed Huawei request.
-fn huawei(port: u16, method: Method, path: &str, body: Option<&Value>) -> Request<Full<axum::body::Bytes>> {
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+fn huawei(
+    port: u16,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Request<Full<axum::body::Bytes>> {
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert("host", HeaderValue::from_str(&format!("127.0.0.1:{port}")).unwrap());
+    headers.insert(
+        "host",
+        HeaderValue::from_str(&format!("127.0.0.1:{port}")).unwrap(),
+    );
     hw::sign(
         method.as_str(),
         path,
@@ -211,17 +256,27 @@ fn huawei(port: u16, method: Method, path: &str, body: Option<&Value>) -> Reques
         chrono::Utc::now(),
         &["content-type", "host", "x-sdk-date"],
     );
-    let mut builder = Request::builder().method(method).uri(format!("http://127.0.0.1:{port}{path}"));
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"));
     for (k, v) in &headers {
         builder = builder.header(k, v);
     }
     builder.body(Full::new(bytes.into())).unwrap()
 }
 
-async fn send(client: &HttpClient, req: Request<Full<axum::body::Bytes>>) -> Result<(u16, Value), String> {
+async fn send(
+    client: &HttpClient,
+    req: Request<Full<axum::body::Bytes>>,
+) -> Result<(u16, Value), String> {
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, v))
 }
@@ -230,13 +285,23 @@ const PASS3: &str = "version: v1\ntype: flow\nsteps:\n  - type: pass\n    name: 
 
 async fn setup(client: &HttpClient, port: u16) -> String {
     for (name, mode) in [("bench_sync", "Express"), ("bench_std", "Standard")] {
-        let (s, v) = send(client, alibaba(port, Method::POST, "CreateFlow", &[
-            ("Name", name.into()),
-            ("Definition", PASS3.into()),
-            ("Description", "loadgen".into()),
-            ("Type", "FDL".into()),
-            ("ExecutionMode", mode.into()),
-        ])).await.unwrap();
+        let (s, v) = send(
+            client,
+            alibaba(
+                port,
+                Method::POST,
+                "CreateFlow",
+                &[
+                    ("Name", name.into()),
+                    ("Definition", PASS3.into()),
+                    ("Description", "loadgen".into()),
+                    ("Type", "FDL".into()),
+                    ("ExecutionMode", mode.into()),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
         assert_eq!(s, 200, "CreateFlow {name}: {v}");
     }
     let urn = format!("urn:fss:cn-north-4:{PROJECT}:function:default:bench:latest");
@@ -253,7 +318,9 @@ async fn setup(client: &HttpClient, port: u16) -> String {
         ]
     });
     let path = format!("/v2/{PROJECT}/fgs/workflows");
-    let (s, v) = send(client, huawei(port, Method::POST, &path, Some(&wf))).await.unwrap();
+    let (s, v) = send(client, huawei(port, Method::POST, &path, Some(&wf)))
+        .await
+        .unwrap();
     assert_eq!(s, 201, "CreateWorkflow: {v}");
     v["id"].as_str().unwrap().to_string()
 }
@@ -340,7 +407,10 @@ fn client() -> HttpClient {
 
 fn main() {
     let a = args();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let want = |s: &str| a.only.as_deref().is_none_or(|o| o == s);
         let (fg, startup) = start_flowgate(&a.flowgate, 0.0);
@@ -451,10 +521,15 @@ async fn scale(a: &Args, c: &HttpClient) {
                 if i >= total {
                     break;
                 }
-                let req = alibaba(port, Method::POST, "StartSyncExecution", &[
-                    ("FlowName", "bench_sync".into()),
-                    ("Input", format!("{{\"i\":{i}}}")),
-                ]);
+                let req = alibaba(
+                    port,
+                    Method::POST,
+                    "StartSyncExecution",
+                    &[
+                        ("FlowName", "bench_sync".into()),
+                        ("Input", format!("{{\"i\":{i}}}")),
+                    ],
+                );
                 let _ = send(&cl, req).await;
             }
         }));
@@ -481,13 +556,24 @@ async fn scale(a: &Args, c: &HttpClient) {
 
     let (fg, _) = start_flowgate(&a.flowgate, 1.0);
     let port = fg.port;
-    let wait_flow = "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
-    let (s, v) = send(c, alibaba(port, Method::POST, "CreateFlow", &[
-        ("Name", "parked".into()),
-        ("Definition", wait_flow.into()),
-        ("Description", "loadgen".into()),
-        ("Type", "FDL".into()),
-    ])).await.unwrap();
+    let wait_flow =
+        "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
+    let (s, v) = send(
+        c,
+        alibaba(
+            port,
+            Method::POST,
+            "CreateFlow",
+            &[
+                ("Name", "parked".into()),
+                ("Definition", wait_flow.into()),
+                ("Description", "loadgen".into()),
+                ("Type", "FDL".into()),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(s, 200, "{v}");
     let idle = rss_mib(fg.child.id());
     let counter = Arc::new(AtomicU64::new(0));
@@ -502,10 +588,15 @@ async fn scale(a: &Args, c: &HttpClient) {
                 if i >= total {
                     break;
                 }
-                let req = alibaba(port, Method::POST, "StartExecution", &[
-                    ("FlowName", "parked".into()),
-                    ("ExecutionName", format!("p{i}")),
-                ]);
+                let req = alibaba(
+                    port,
+                    Method::POST,
+                    "StartExecution",
+                    &[
+                        ("FlowName", "parked".into()),
+                        ("ExecutionName", format!("p{i}")),
+                    ],
+                );
                 let _ = send(&cl, req).await;
             }
         }));

@@ -167,9 +167,7 @@ fn check(expected: &Value, actual: Option<&Value>, path: &str, out: &mut Vec<Str
                 ("int", Some(a)) => a.is_i64() || a.is_u64(),
                 ("number", Some(a)) => a.is_number(),
                 ("bool", Some(a)) => a.is_boolean(),
-                ("uuid", Some(a)) => a
-                    .as_str()
-                    .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
+                ("uuid", Some(a)) => a.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
                 ("time", Some(a)) => a.as_str().is_some_and(is_time),
                 ("millis", Some(a)) => a.as_i64().is_some_and(|n| n > 1_500_000_000_000),
                 ("hex32", Some(a)) => a
@@ -194,7 +192,9 @@ fn check(expected: &Value, actual: Option<&Value>, path: &str, out: &mut Vec<Str
         Value::Object(m) if m.len() == 1 && m.contains_key("$json") => {
             match actual.as_str().map(serde_json::from_str::<Value>) {
                 Some(Ok(parsed)) => check(&m["$json"], Some(&parsed), path, out),
-                _ => out.push(format!("{path}: expected a string holding JSON, got {actual}")),
+                _ => out.push(format!(
+                    "{path}: expected a string holding JSON, got {actual}"
+                )),
             }
         }
         Value::Object(m) => {
@@ -312,7 +312,10 @@ async fn run_case(file: &Path) -> Vec<String> {
             }
         }
         for o in out {
-            failures.push(format!("{} / {name}: {o}\n    response {status} {body}", file.display()));
+            failures.push(format!(
+                "{} / {name}: {o}\n    response {status} {body}",
+                file.display()
+            ));
         }
     }
     failures
@@ -321,7 +324,10 @@ async fn run_case(file: &Path) -> Vec<String> {
 #[tokio::test]
 async fn every_contract_case_gives_the_vendors_answers() {
     let files = case_files();
-    assert!(!files.is_empty(), "no contract cases found under dialects/*/fixtures/contract");
+    assert!(
+        !files.is_empty(),
+        "no contract cases found under dialects/*/fixtures/contract"
+    );
     let mut failures = Vec::new();
     let mut steps = 0;
     for f in &files {

@@ -1013,12 +1013,22 @@ async fn a_failed_execution_is_retried_from_the_state_that_failed() {
         fast_config(),
     );
     let flow = t
-        .deploy(json!({"name": "rf", "root": {"start_at": "Prep", "states": [
+        .deploy(
+            json!({"name": "rf", "root": {"start_at": "Prep", "states": [
             {"name": "Prep", "type": "pass", "output": {"n.$": "$input.n"}, "next": "Call"},
-            {"name": "Call", "type": "task", "resource": "flaky", "end": true}]}}))
+            {"name": "Call", "type": "task", "resource": "flaky", "end": true}]}}),
+        )
         .await;
-    let started = t.engine.start(request(&flow, Some("r1"), json!({"n": 5}))).await.unwrap();
-    let failed = t.engine.wait_execution(&started.record.id, Duration::from_secs(10)).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, Some("r1"), json!({"n": 5})))
+        .await
+        .unwrap();
+    let failed = t
+        .engine
+        .wait_execution(&started.record.id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(failed.status, ExecutionStatus::Failed);
     let point = failed.retry_point.clone().expect("a retry point");
     assert_eq!(point.state, "Call");
@@ -1028,19 +1038,37 @@ async fn a_failed_execution_is_retried_from_the_state_that_failed() {
     let reopened = t.engine.retry(&failed.id).await.unwrap();
     assert_eq!(reopened.status, ExecutionStatus::Running);
     assert!(reopened.error.is_none());
-    let done = t.engine.wait_execution(&failed.id, Duration::from_secs(10)).await.unwrap();
+    let done = t
+        .engine
+        .wait_execution(&failed.id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&done), json!({"echo": {"n": 5}}));
     let h = t.history(&done).await;
     assert!(done.event_count > events_before);
-    let entered_prep = h.iter().filter(|e| e.kind == EventKind::StateEntered && e.state == "Prep").count();
-    assert_eq!(entered_prep, 1, "the retry starts at the failed state, not the start");
-    assert_eq!(h.iter().filter(|e| e.kind == EventKind::ExecutionFailed).count(), 1);
+    let entered_prep = h
+        .iter()
+        .filter(|e| e.kind == EventKind::StateEntered && e.state == "Prep")
+        .count();
+    assert_eq!(
+        entered_prep, 1,
+        "the retry starts at the failed state, not the start"
+    );
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.kind == EventKind::ExecutionFailed)
+            .count(),
+        1
+    );
     assert_eq!(h.last().unwrap().kind, EventKind::ExecutionSucceeded);
     for w in h.windows(2) {
         assert!(w[1].id > w[0].id, "ids keep increasing across the retry");
     }
-    assert!(matches!(t.engine.retry(&done.id).await, Err(ApiError::InvalidState { .. })));
+    assert!(matches!(
+        t.engine.retry(&done.id).await,
+        Err(ApiError::InvalidState { .. })
+    ));
 }
 
 #[tokio::test]
@@ -1062,10 +1090,20 @@ async fn a_result_selector_reshapes_the_task_result_before_the_output() {
 async fn a_waiting_callback_task_can_be_found_by_execution_and_state() {
     let t = engine(notify_mock(), fast_config());
     let flow = t.deploy(callback_flow("bystate")).await;
-    let started = t.engine.start(request(&flow, None, json!({}))).await.unwrap();
+    let started = t
+        .engine
+        .start(request(&flow, None, json!({})))
+        .await
+        .unwrap();
     let token = token_of(&t, &started.record).await;
-    assert_eq!(t.engine.waiting_token(&started.record.id, "Ask"), Some(token.clone()));
+    assert_eq!(
+        t.engine.waiting_token(&started.record.id, "Ask"),
+        Some(token.clone())
+    );
     assert_eq!(t.engine.waiting_token(&started.record.id, "Other"), None);
-    t.engine.report_success(&token, json!({"ok": 1})).await.unwrap();
+    t.engine
+        .report_success(&token, json!({"ok": 1}))
+        .await
+        .unwrap();
     assert_eq!(t.engine.waiting_token(&started.record.id, "Ask"), None);
 }

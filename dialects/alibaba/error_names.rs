@@ -1,1 +1,160 @@
-//! Being written.
+//! Alibaba error names ↔ canonical engine error names (`crate::model::error_names`).
+//!
+//! Both flow compilers translate the `errors` / `Errors` lists of retry and catch policies and
+//! the error codes of fail states with [`to_canonical`]; the API layer renders execution errors
+//! and history with [`to_vendor`]. Names that are neither (a function's own error type such as
+//! `BookFlightError`, a Fail `Code`, `fnf.ExecutionAlreadyExists`) pass through unchanged.
+//!
+//! | Alibaba                      | canonical                  |
+//! |------------------------------|----------------------------|
+//! | `FnF.ALL`                    | `*`                        |
+//! | `FnF.TaskTimeout`            | `sys.TaskTimeout`          |
+//! | `FnF.RuntimeError`           | `sys.Runtime`              |
+//! | `FnF.InvalidLocal`           | `sys.InvalidOutput`        |
+//! | `FnF.PayloadTooLarge`        | `sys.PayloadTooLarge`      |
+//! | `FnF.Timeout`                | `sys.ExecutionTimeout`     |
+//! | `FnF.HistoryLimitExceeded`   | `sys.HistoryLimitExceeded` |
+//! | `FnF.Stopped`                | `sys.Stopped`              |
+//! | `FnF.Failed`                 | `sys.Fail`                 |
+//! | `FC.FunctionNotFound`        | `sys.FunctionNotFound`     |
+//! | `FC.<Code>`                  | `sys.Invoke.<Code>`        |
+//!
+//! `FnF.PayloadTooLarge`, `FnF.HistoryLimitExceeded`, `FnF.Stopped` and `FnF.Failed` are this
+//! emulator's choices: the service documents no names for these conditions.
+
+use std::borrow::Cow;
+
+use crate::model::error_names as canonical;
+
+/// Prefix of Function Compute invocation errors (`FC.ResourceThrottled`).
+pub const FC_PREFIX: &str = "FC.";
+
+/// The fixed pairs (vendor, canonical); `FC.<Code>` ↔ `sys.Invoke.<Code>` is handled by prefix.
+pub const FIXED: [(&str, &str); 10] = [
+    ("FnF.ALL", canonical::ALL),
+    ("FnF.TaskTimeout", canonical::TASK_TIMEOUT),
+    ("FnF.RuntimeError", canonical::RUNTIME),
+    ("FnF.InvalidLocal", canonical::INVALID_OUTPUT),
+    ("FnF.PayloadTooLarge", canonical::PAYLOAD_TOO_LARGE),
+    ("FnF.Timeout", canonical::EXECUTION_TIMEOUT),
+    ("FnF.HistoryLimitExceeded", canonical::HISTORY_LIMIT),
+    ("FnF.Stopped", canonical::STOPPED),
+    ("FnF.Failed", canonical::FAIL),
+    ("FC.FunctionNotFound", canonical::FUNCTION_NOT_FOUND),
+];
+
+/// The canonical name of an Alibaba error name (as written in a definition or reported by
+/// `ReportTaskFailed`).
+pub fn to_canonical(name: &str) -> Cow<'_, str> {
+    if let Some((_, c)) = FIXED.iter().find(|(v, _)| *v == name) {
+        return Cow::Borrowed(c);
+    }
+    match name.strip_prefix(FC_PREFIX) {
+        Some(code) if !code.is_empty() => Cow::Owned(format!("{}{code}", canonical::INVOKE_PREFIX)),
+        _ => Cow::Borrowed(name),
+    }
+}
+
+/// The Alibaba name of a canonical error name (for DescribeExecution, history, `$Context`).
+pub fn to_vendor(name: &str) -> Cow<'_, str> {
+    if let Some((v, _)) = FIXED.iter().find(|(_, c)| *c == name) {
+        return Cow::Borrowed(v);
+    }
+    match name.strip_prefix(canonical::INVOKE_PREFIX) {
+        Some(code) if !code.is_empty() => Cow::Owned(format!("{FC_PREFIX}{code}")),
+        _ => Cow::Borrowed(name),
+    }
+}
+
+/// Translates a whole policy error list.
+pub fn list_to_canonical<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| to_canonical(n).into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixed_pair_maps_both_ways() {
+        for (v, c) in FIXED {
+            assert_eq!(to_canonical(v), c, "{v}");
+            assert_eq!(to_vendor(c), v, "{c}");
+        }
+        assert_eq!(to_canonical("FnF.ALL"), "*");
+        assert_eq!(to_canonical("FnF.TaskTimeout"), "sys.TaskTimeout");
+        assert_eq!(to_canonical("FnF.RuntimeError"), "sys.Runtime");
+        assert_eq!(to_canonical("FnF.InvalidLocal"), "sys.InvalidOutput");
+        assert_eq!(to_canonical("FC.FunctionNotFound"), "sys.FunctionNotFound");
+        assert_eq!(to_canonical("FnF.Timeout"), "sys.ExecutionTimeout");
+        assert_eq!(to_canonical("FnF.PayloadTooLarge"), "sys.PayloadTooLarge");
+        assert_eq!(
+            to_canonical("FnF.HistoryLimitExceeded"),
+            "sys.HistoryLimitExceeded"
+        );
+        assert_eq!(to_canonical("FnF.Stopped"), "sys.Stopped");
+        assert_eq!(to_canonical("FnF.Failed"), "sys.Fail");
+    }
+
+    #[test]
+    fn fc_codes_map_by_prefix() {
+        assert_eq!(
+            to_canonical("FC.ResourceThrottled"),
+            "sys.Invoke.ResourceThrottled"
+        );
+        assert_eq!(to_canonical("FC.Unknown"), "sys.Invoke.Unknown");
+        assert_eq!(
+            to_vendor("sys.Invoke.ResourceExhausted"),
+            "FC.ResourceExhausted"
+        );
+        assert_eq!(to_vendor("sys.Invoke.Unreachable"), "FC.Unreachable");
+        // An empty code is not an FC error.
+        assert_eq!(to_canonical("FC."), "FC.");
+        assert_eq!(to_vendor("sys.Invoke."), "sys.Invoke.");
+    }
+
+    #[test]
+    fn other_names_pass_through_borrowed() {
+        for n in [
+            "BookFlightError",
+            "fnf.ExecutionAlreadyExists",
+            "AuditUnknown",
+            "FnF.Other",
+            "fc.lowercase",
+            "",
+        ] {
+            assert!(matches!(to_canonical(n), Cow::Borrowed(b) if b == n), "{n}");
+            assert!(matches!(to_vendor(n), Cow::Borrowed(b) if b == n), "{n}");
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for n in [
+            "FnF.ALL",
+            "FC.ResourceThrottled",
+            "FC.FunctionNotFound",
+            "MyError",
+            "FnF.Failed",
+        ] {
+            assert_eq!(to_vendor(&to_canonical(n)), n);
+        }
+        for n in [
+            "*",
+            "sys.Invoke.X",
+            "sys.Fail",
+            "sys.Stopped",
+            "MyError",
+            "sys.Unknown",
+        ] {
+            assert_eq!(to_canonical(&to_vendor(n)), n);
+        }
+        assert_eq!(
+            list_to_canonical(["FnF.ALL", "X", "FC.A"]),
+            vec!["*", "X", "sys.Invoke.A"]
+        );
+    }
+}

@@ -67,7 +67,10 @@ pub fn render(err: &ApiError) -> VendorError {
         ApiError::ResourceAlreadyExists { kind, name } => VendorError::new(
             S::CONFLICT,
             "FSS.0409",
-            format!("The specified resource already exists: {} {name}.", resource(*kind)),
+            format!(
+                "The specified resource already exists: {} {name}.",
+                resource(*kind)
+            ),
         ),
         ApiError::ExecutionNotFound { execution, .. } => VendorError::new(
             S::NOT_FOUND,
@@ -105,14 +108,10 @@ pub fn render(err: &ApiError) -> VendorError {
             VendorError::invalid(format!("The node has already completed: {token}."))
         }
         ApiError::Unauthenticated(failure) => render_auth(failure),
-        ApiError::Throttled => VendorError::new(
-            S::TOO_MANY_REQUESTS,
-            "FSS.0429",
-            "Too many requests.",
-        ),
-        ApiError::Unsupported { what } => {
-            VendorError::invalid(format!("Not supported: {what}."))
+        ApiError::Throttled => {
+            VendorError::new(S::TOO_MANY_REQUESTS, "FSS.0429", "Too many requests.")
         }
+        ApiError::Unsupported { what } => VendorError::invalid(format!("Not supported: {what}.")),
         ApiError::Internal { .. } => VendorError::new(
             S::INTERNAL_SERVER_ERROR,
             "FSS.0500",

@@ -69,7 +69,13 @@ impl Dialect for HuaweiDialect {
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState> {
         let handler = |State(app): State<AppState>, req: Request| rest::handle(app, req);
         router
-            .route("/v2/{*rest}", any(handler).layer(DefaultBodyLimit::disable()))
-            .route("/v3/projects", any(handler).layer(DefaultBodyLimit::disable()))
+            .route(
+                "/v2/{*rest}",
+                any(handler).layer(DefaultBodyLimit::disable()),
+            )
+            .route(
+                "/v3/projects",
+                any(handler).layer(DefaultBodyLimit::disable()),
+            )
     }
 }

@@ -57,12 +57,16 @@ impl Req<'_> {
             return Ok(json!({}));
         }
         let v: Value = serde_json::from_slice(self.body).map_err(|e| {
-            VendorError::invalid(format!("Invalid parameters: the body is not valid JSON: {e}."))
+            VendorError::invalid(format!(
+                "Invalid parameters: the body is not valid JSON: {e}."
+            ))
         })?;
         if v.is_object() {
             Ok(v)
         } else {
-            Err(VendorError::invalid("Invalid parameters: the body must be a JSON object."))
+            Err(VendorError::invalid(
+                "Invalid parameters: the body must be a JSON object.",
+            ))
         }
     }
 
@@ -162,7 +166,10 @@ pub async fn handle(app: AppState, req: Request) -> Response {
                 .unwrap_or_default();
             let mut resp = (status, Body::from(bytes)).into_response();
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 h.insert("x-request-id", v);
             }
@@ -243,9 +250,16 @@ fn route(method: &Method, s: &[String]) -> Option<Route> {
 /// The error envelope, with the request id in the body and in `X-Request-Id`.
 pub fn error_response(e: &VendorError, request_id: &str) -> Response {
     let body = json!({"error_code": e.code, "error_msg": e.message, "request_id": request_id});
-    let mut resp = (e.status, Body::from(serde_json::to_vec(&body).unwrap_or_default())).into_response();
+    let mut resp = (
+        e.status,
+        Body::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
+        .into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }

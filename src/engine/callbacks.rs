@@ -43,8 +43,10 @@ impl Waiters {
     ) -> oneshot::Receiver<Report> {
         let (tx, rx) = oneshot::channel();
         self.map.insert(token.to_string(), tx);
-        self.by_state
-            .insert((execution_id.to_string(), state.to_string()), token.to_string());
+        self.by_state.insert(
+            (execution_id.to_string(), state.to_string()),
+            token.to_string(),
+        );
         rx
     }
 

@@ -14,9 +14,8 @@ use super::Inner;
 use crate::model::expr::Vars;
 use crate::model::time::now;
 use crate::model::{
-    RetryPoint,
     error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord,
-    ExecutionStatus, Flow,
+    ExecutionStatus, Flow, RetryPoint,
 };
 use crate::store::ExecutionUpdate;
 
@@ -93,7 +92,12 @@ fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
-async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration, start: Option<RetryPoint>) {
+async fn run(
+    ctx: Arc<ExecCtx>,
+    done: Arc<Completion>,
+    timeout: Duration,
+    start: Option<RetryPoint>,
+) {
     let cancel = ctx.root_cancel.clone();
     let body = async {
         let input = match &ctx.flow.input {
@@ -139,7 +143,12 @@ async fn run(ctx: Arc<ExecCtx>, done: Arc<Completion>, timeout: Duration, start:
             },
         ),
         Err(Interrupt::Error(e)) => {
-            let mut f = failed(EventKind::ExecutionFailed, ExecutionStatus::Failed, e, stopped);
+            let mut f = failed(
+                EventKind::ExecutionFailed,
+                ExecutionStatus::Failed,
+                e,
+                stopped,
+            );
             f.2.retry_point = ctx.failed_at.lock().expect("failed_at lock").take();
             f
         }

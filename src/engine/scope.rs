@@ -14,7 +14,7 @@ use super::exec::{ExecCtx, Interrupt, StateInfo};
 use super::states;
 use crate::model::error_names;
 use crate::model::expr::{Expr, Template, Var, Vars};
-use crate::model::flow::{RetryPolicy, Scope, State, StateKind};
+use crate::model::flow::{RetryPolicy, Scope, State, StateKind, TaskMode};
 use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 
 /// Where the scope goes after a state.
@@ -102,10 +102,11 @@ pub(crate) fn run_scope_from<'a>(
             let outcome = run_state(ctx, state, raw.clone(), frame, cause, cancel).await;
             if is_root {
                 if let Err(Interrupt::Error(_)) = &outcome {
-                    *ctx.failed_at.lock().expect("failed_at lock") = Some(crate::model::RetryPoint {
-                        state: state.name.clone(),
-                        input: raw.clone(),
-                    });
+                    *ctx.failed_at.lock().expect("failed_at lock") =
+                        Some(crate::model::RetryPoint {
+                            state: state.name.clone(),
+                            input: raw.clone(),
+                        });
                 }
             }
             let (output, next, last_event) = outcome?;
@@ -239,7 +240,18 @@ async fn run_state<'a>(
             event_id: cause,
             error: None,
         };
-        let outcome = attempt_state(ctx, state, &raw, frame, &info, &mut cause, cancel).await;
+        let mut effective: Option<Arc<Value>> = None;
+        let outcome = attempt_state(
+            ctx,
+            state,
+            &raw,
+            frame,
+            &info,
+            &mut effective,
+            &mut cause,
+            cancel,
+        )
+        .await;
         match outcome {
             Ok((output, kind_next)) => {
                 let id = ctx
@@ -319,9 +331,13 @@ async fn run_state<'a>(
                 let output = match &catcher.output {
                     None => Arc::new(err_value),
                     Some(t) => {
-                        let mut vars = frame.vars(ctx, &raw);
+                        // `$input` is the effective input when the failure came after the
+                        // input transform, else the raw input.
+                        let input = effective.clone().unwrap_or_else(|| raw.clone());
+                        let mut vars = frame.vars(ctx, &input);
                         vars.result = Some(&err_value);
                         let info = StateInfo {
+                            input: &input,
                             error: Some(&err),
                             retry_count: attempt,
                             event_id: cause,
@@ -364,17 +380,31 @@ async fn attempt_state<'a>(
     raw: &Arc<Value>,
     frame: Frame<'_>,
     info: &StateInfo<'_>,
+    effective_out: &mut Option<Arc<Value>>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<(Arc<Value>, Option<Next<'a>>), Interrupt> {
+    // A callback task's token exists for the whole attempt, so the state's input, output
+    // and global templates can read it as well as the task's parameters.
+    let token = match &state.kind {
+        StateKind::Task(t) if t.mode == TaskMode::WaitForCallback => {
+            Some(super::callbacks::new_token())
+        }
+        _ => None,
+    };
+    let info = StateInfo {
+        task_token: token.as_deref(),
+        ..*info
+    };
     let effective = match &state.input {
         None => raw.clone(),
         Some(t) => {
-            let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, raw), Some(info))?);
+            let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, raw), Some(&info))?);
             ctx.check_size(&format!("the input of state '{}'", state.name), &v)?;
             v
         }
     };
+    *effective_out = Some(effective.clone());
     *cause = ctx
         .emit(
             EventKind::StateStarted,
@@ -386,7 +416,7 @@ async fn attempt_state<'a>(
     let info = StateInfo {
         input: &effective,
         event_id: *cause,
-        ..*info
+        ..info
     };
     let outcome = run_kind(ctx, state, &effective, frame, &info, cause, cancel).await?;
     let kind_next = match (outcome.jump, outcome.ends_scope) {
@@ -394,14 +424,9 @@ async fn attempt_state<'a>(
         (None, true) => Some(Next::End),
         (None, false) => None,
     };
-    if let Some(g) = &state.global {
-        let mut vars = frame.vars(ctx, &effective);
-        vars.result = Some(&outcome.result);
-        let update = eval_template(ctx, g, vars, Some(&info))?;
-        merge_global(ctx, update, &state.name)?;
-    }
+    // The output sees `$global` as it was before this state's own global update.
     let output = match &state.output {
-        None => outcome.result,
+        None => outcome.result.clone(),
         Some(t) => {
             let mut vars = frame.vars(ctx, &effective);
             vars.result = Some(&outcome.result);
@@ -410,6 +435,12 @@ async fn attempt_state<'a>(
             v
         }
     };
+    if let Some(g) = &state.global {
+        let mut vars = frame.vars(ctx, &effective);
+        vars.result = Some(&outcome.result);
+        let update = eval_template(ctx, g, vars, Some(&info))?;
+        merge_global(ctx, update, &state.name)?;
+    }
     Ok((output, kind_next))
 }
 

@@ -21,18 +21,28 @@ fn start_request(r: &Req<'_>, flow: FlowRecord) -> Result<StartRequest, VendorEr
     let input = match body.get("input") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return Err(VendorError::invalid("Invalid parameters: input must be a JSON object.")),
+        Some(_) => {
+            return Err(VendorError::invalid(
+                "Invalid parameters: input must be a JSON object.",
+            ))
+        }
     };
     let headers = match body.get("headers") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
         Some(_) => {
-            return Err(VendorError::invalid("Invalid parameters: headers must be a JSON object."))
+            return Err(VendorError::invalid(
+                "Invalid parameters: headers must be a JSON object.",
+            ))
         }
     };
     let mut metadata = Map::new();
     metadata.insert("headers".into(), headers);
-    for h in ["x-create-time", "x-workflowrun-id", "x-workflowrun-mergefnparameters"] {
+    for h in [
+        "x-create-time",
+        "x-workflowrun-id",
+        "x-workflowrun-mergefnparameters",
+    ] {
         if let Some(v) = r.header(h) {
             metadata.insert(h.into(), json!(v));
         }
@@ -51,7 +61,10 @@ pub async fn start(r: &Req<'_>, id: &str) -> Reply {
     let flow = workflow(r, id).await?;
     let req = start_request(r, flow)?;
     let started = r.app.engine.start(req).await.map_err(api)?;
-    Ok((StatusCode::OK, Some(json!({"execution_id": started.record.id}))))
+    Ok((
+        StatusCode::OK,
+        Some(json!({"execution_id": started.record.id})),
+    ))
 }
 
 /// `POST /v2/{project_id}/fgs/workflows/{workflow_id}/sync-executions` with `{input, headers}`:
@@ -137,7 +150,11 @@ fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, VendorError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%SZ",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(v, f) {
             return Ok(t.and_utc());
         }
@@ -156,8 +173,14 @@ fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, VendorError> {
 /// the last 3 days.
 fn window(r: &Req<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>), VendorError> {
     let three_days = chrono::Duration::days(3);
-    let start = r.query("start_time").map(|v| parse_time("start_time", v)).transpose()?;
-    let end = r.query("end_time").map(|v| parse_time("end_time", v)).transpose()?;
+    let start = r
+        .query("start_time")
+        .map(|v| parse_time("start_time", v))
+        .transpose()?;
+    let end = r
+        .query("end_time")
+        .map(|v| parse_time("end_time", v))
+        .transpose()?;
     Ok(match (start, end) {
         (Some(s), Some(e)) => (s, e),
         (Some(s), None) => (s, s + three_days),
@@ -299,7 +322,12 @@ async fn node_details(
         .map(|states| {
             states
                 .iter()
-                .filter_map(|s| Some((s.get("id")?.as_str()?.to_string(), s.get("name")?.as_str()?.to_string())))
+                .filter_map(|s| {
+                    Some((
+                        s.get("id")?.as_str()?.to_string(),
+                        s.get("name")?.as_str()?.to_string(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -329,7 +357,8 @@ async fn node_details(
                 open.insert(e.state.clone(), entry.1.len() - 1);
             }
             EventKind::StateSucceeded | EventKind::StateFailed => {
-                let (Some(i), Some(entry)) = (open.remove(&e.state), nodes.get_mut(&e.state)) else {
+                let (Some(i), Some(entry)) = (open.remove(&e.state), nodes.get_mut(&e.state))
+                else {
                     continue;
                 };
                 let a = &mut entry.1[i];
@@ -392,26 +421,34 @@ pub async fn callback(r: &Req<'_>, id: &str) -> Reply {
     let flow = workflow(r, id).await?;
     let run = r
         .header("x-workflow-run-id")
-        .ok_or_else(|| VendorError::invalid("Invalid parameters: header X-Workflow-Run-Id is required."))?
+        .ok_or_else(|| {
+            VendorError::invalid("Invalid parameters: header X-Workflow-Run-Id is required.")
+        })?
         .to_string();
     let state = r
         .header("x-workflow-state-id")
-        .ok_or_else(|| VendorError::invalid("Invalid parameters: header X-Workflow-State-Id is required."))?
+        .ok_or_else(|| {
+            VendorError::invalid("Invalid parameters: header X-Workflow-State-Id is required.")
+        })?
         .to_string();
     let body = r.json()?;
     let rec = execution_of(r, &flow, &run).await?;
-    let token = r
-        .app
-        .engine
-        .waiting_token(&rec.id, &state)
-        .ok_or_else(|| api(ApiError::TaskNotFound { token: format!("{run}/{state}") }))?;
+    let token = r.app.engine.waiting_token(&rec.id, &state).ok_or_else(|| {
+        api(ApiError::TaskNotFound {
+            token: format!("{run}/{state}"),
+        })
+    })?;
     let output = match body.get("output") {
         None | Some(Value::Null) => json!({}),
         Some(v) => v.clone(),
     };
     match body.get("result").and_then(Value::as_str) {
         Some("success") => {
-            r.app.engine.report_success(&token, output).await.map_err(api)?;
+            r.app
+                .engine
+                .report_success(&token, output)
+                .await
+                .map_err(api)?;
         }
         Some("fail") => {
             let error = body
@@ -421,7 +458,11 @@ pub async fn callback(r: &Req<'_>, id: &str) -> Reply {
                 .unwrap_or("FGS.CallbackFailed")
                 .to_string();
             let cause = serde_json::to_string(&output).unwrap_or_default();
-            r.app.engine.report_failure(&token, error, cause).await.map_err(api)?;
+            r.app
+                .engine
+                .report_failure(&token, error, cause)
+                .await
+                .map_err(api)?;
         }
         _ => {
             return Err(VendorError::invalid(

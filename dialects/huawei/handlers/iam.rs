@@ -26,6 +26,8 @@ pub async fn list_projects(r: &Req<'_>) -> Reply {
     };
     Ok((
         StatusCode::OK,
-        Some(json!({"projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null}})),
+        Some(
+            json!({"projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null}}),
+        ),
     ))
 }

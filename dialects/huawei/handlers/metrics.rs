@@ -26,9 +26,11 @@ pub async fn workflow(r: &Req<'_>, urn: &str) -> Reply {
         .filter(|f| wire::urn(f) == urn)
         .collect();
     if flows.is_empty() {
-        return Err(crate::dialects::huawei::rest::api(crate::model::ApiError::FlowNotFound {
-            flow: urn.to_string(),
-        }));
+        return Err(crate::dialects::huawei::rest::api(
+            crate::model::ApiError::FlowNotFound {
+                flow: urn.to_string(),
+            },
+        ));
     }
     statistics(r, &flows).await
 }

@@ -12,17 +12,11 @@ use crate::store::FlowRecord;
 
 /// A workflow of the request's project by id (`FGS.5002` otherwise).
 pub async fn workflow(r: &Req<'_>, id: &str) -> Result<FlowRecord, VendorError> {
-    let found = r
-        .app
-        .engine
-        .store()
-        .get_flow_by_id(id)
-        .await
-        .map_err(|e| {
-            api(crate::model::ApiError::Internal {
-                message: e.to_string(),
-            })
-        })?;
+    let found = r.app.engine.store().get_flow_by_id(id).await.map_err(|e| {
+        api(crate::model::ApiError::Internal {
+            message: e.to_string(),
+        })
+    })?;
     match found {
         Some(f) if f.key.namespace == r.namespace() => Ok(f),
         _ => Err(api(crate::model::ApiError::FlowNotFound {
@@ -78,7 +72,9 @@ pub fn int_param(r: &Req<'_>, name: &str) -> Result<Option<i64>, VendorError> {
     match r.query(name) {
         None => Ok(None),
         Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
-            VendorError::invalid(format!("Invalid parameters: {name} must be an integer, not '{v}'."))
+            VendorError::invalid(format!(
+                "Invalid parameters: {name} must be an integer, not '{v}'."
+            ))
         }),
     }
 }

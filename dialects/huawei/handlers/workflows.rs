@@ -73,7 +73,12 @@ pub async fn list(r: &Req<'_>) -> Reply {
             })
         })
         .collect();
-    let page: Vec<Value> = all.iter().skip(offset).take(limit).map(wire::simple_info).collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(wire::simple_info)
+        .collect();
     Ok((
         StatusCode::OK,
         Some(json!({"total": all.len(), "size": page.len(), "workflows": page})),
@@ -122,7 +127,9 @@ pub async fn batch_delete(r: &Req<'_>) -> Reply {
     let urns = match body.get("workflow_urns") {
         Some(Value::Array(a)) => a.clone(),
         None | Some(Value::Null) => {
-            return Err(VendorError::invalid("Invalid parameters: workflow_urns is required."))
+            return Err(VendorError::invalid(
+                "Invalid parameters: workflow_urns is required.",
+            ))
         }
         Some(_) => {
             return Err(VendorError::invalid(
@@ -145,8 +152,13 @@ pub async fn batch_delete(r: &Req<'_>) -> Reply {
                 Ok(()) => success.push(json!(urn)),
                 Err(e) => fail.push(json!({"workflow_urn": urn, "error_detail": e.to_string()})),
             },
-            None => fail.push(json!({"workflow_urn": urn, "error_detail": format!("graph not found:{urn}")})),
+            None => fail.push(
+                json!({"workflow_urn": urn, "error_detail": format!("graph not found:{urn}")}),
+            ),
         }
     }
-    Ok((StatusCode::OK, Some(json!({"success": success, "fail": fail}))))
+    Ok((
+        StatusCode::OK,
+        Some(json!({"success": success, "fail": fail})),
+    ))
 }

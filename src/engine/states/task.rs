@@ -31,7 +31,15 @@ pub(crate) async fn run<'a>(
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
     let name = state.name.as_str();
-    let token = (spec.mode == TaskMode::WaitForCallback).then(callbacks::new_token);
+    // The state envelope made the token for the whole attempt (see scope::attempt_state).
+    let token = match spec.mode {
+        TaskMode::WaitForCallback => Some(
+            info.task_token
+                .map(str::to_string)
+                .unwrap_or_else(callbacks::new_token),
+        ),
+        TaskMode::RequestResponse => None,
+    };
     let info = StateInfo {
         task_token: token.as_deref(),
         ..*info
