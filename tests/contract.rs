@@ -5,7 +5,8 @@
 //! "engine": {...}}, "steps": [{"name", "request": {...}, "expect": {...}, "save": {...}}]}`.
 //! A request has `method` (default GET), `path` (default `/`), `query`, `form`, `json` or
 //! `body`, `headers`, and `sign` (`"rpc_v1"` or `"huawei"`: signed with the development
-//! credentials). An expectation has `status`, `body` and `headers`. Saved values
+//! credentials; `sign_time`, `sign_nonce` and `sign_secret` override the time, the nonce and
+//! the secret to provoke signature errors). An expectation has `status`, `body` and `headers`. Saved values
 //! (`"save": {"id": "/execution_id"}`, JSON pointers into the body) replace `${id}` in later
 //! steps. Expected bodies match as subsets, with placeholders: `<any>`, `<absent>`,
 //! `<string>`, `<int>`, `<number>`, `<bool>`, `<uuid>`, `<time>`, `<millis>`, `<hex32>`,
@@ -111,12 +112,21 @@ fn build(req: &Value) -> Request<Body> {
     } else if let Some(Value::String(b)) = req.get("body") {
         body = b.clone().into_bytes();
     }
-    let now = chrono::Utc::now();
+    let now = match req.get("sign_time").and_then(Value::as_str) {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .expect("sign_time is RFC 3339")
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let secret = req.get("sign_secret").and_then(Value::as_str).unwrap_or(SK);
     match req.get("sign").and_then(Value::as_str) {
         Some("rpc_v1") => {
-            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            let nonce = match req.get("sign_nonce").and_then(Value::as_str) {
+                Some(n) => n.to_string(),
+                None => uuid::Uuid::new_v4().simple().to_string(),
+            };
             flowgate::dialects::alibaba::signature::sign_rpc_v1_split(
-                method, &mut query, &form, AK, SK, now, &nonce,
+                method, &mut query, &form, AK, secret, now, &nonce,
             );
         }
         Some("huawei") => {
@@ -128,7 +138,7 @@ fn build(req: &Value) -> Request<Body> {
                 &mut headers,
                 &body,
                 AK,
-                SK,
+                secret,
                 now,
                 &["content-type", "host", "x-sdk-date"],
             );
