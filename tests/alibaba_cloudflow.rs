@@ -132,7 +132,7 @@ async fn entered_inputs(t: &TestEngine, rec: &ExecutionRecord, state: &str) -> V
     t.history(rec)
         .await
         .iter()
-        .filter(|e| e.kind == EventKind::StateEntered && e.state == state)
+        .filter(|e| e.kind == EventKind::StateEntered && &*e.state == state)
         .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
         .collect()
 }
@@ -464,7 +464,7 @@ States:
     let h = t.history(&rec).await;
     let first_out = h
         .iter()
-        .find(|e| e.kind == EventKind::StateSucceeded && e.state == "First")
+        .find(|e| e.kind == EventKind::StateSucceeded && &*e.state == "First")
         .and_then(|e| e.detail.output.as_deref().cloned())
         .unwrap();
     let input = json!({"a": 41, "list": ["x", "y", "z"]});
@@ -476,7 +476,7 @@ States:
     );
     let fan_out = h
         .iter()
-        .find(|e| e.kind == EventKind::StateSucceeded && e.state == "Fan")
+        .find(|e| e.kind == EventKind::StateSucceeded && &*e.state == "Fan")
         .and_then(|e| e.detail.output.as_deref().cloned())
         .unwrap();
     assert_eq!(

@@ -142,7 +142,7 @@ async fn started_inputs(t: &TestEngine, rec: &ExecutionRecord, state: &str) -> V
     t.history(rec)
         .await
         .iter()
-        .filter(|e| e.kind == EventKind::StateStarted && e.state == state)
+        .filter(|e| e.kind == EventKind::StateStarted && &*e.state == state)
         .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
         .collect()
 }
@@ -296,8 +296,8 @@ async fn saga_retries_the_train_ticket_then_catches_to_order_failed() {
     let h = t.history(&rec).await;
     assert!(h
         .iter()
-        .any(|e| e.kind == EventKind::StateEntered && e.state == "OrderFailed"));
-    assert!(!h.iter().any(|e| e.state == "CancelTrainTicket"));
+        .any(|e| e.kind == EventKind::StateEntered && &*e.state == "OrderFailed"));
+    assert!(!h.iter().any(|e| &*e.state == "CancelTrainTicket"));
 }
 
 #[tokio::test]
@@ -484,10 +484,10 @@ async fn audit_child_waits_then_succeeds_or_fails_with_error_and_cause() {
     assert_eq!(output(&rec), json!({"ok": true}));
     let h = t.history(&rec).await;
     let wait = h.iter().find(|e| e.kind == EventKind::WaitStarted).unwrap();
-    assert_eq!(wait.state, "notify");
+    assert_eq!(&*wait.state, "notify");
     assert_eq!(wait.detail.extra().seconds, Some(10.0));
     assert!(
-        !h.iter().any(|e| e.state == "ErrUnknown"),
+        !h.iter().any(|e| &*e.state == "ErrUnknown"),
         "done ends the flow"
     );
 

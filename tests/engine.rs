@@ -47,7 +47,7 @@ async fn pass_states_transform_data_and_record_a_chained_history() {
             "each event is caused by the previous one in a serial flow"
         );
     }
-    assert_eq!(h[1].state, "A");
+    assert_eq!(&*h[1].state, "A");
     assert_eq!(h[1].detail.input.as_deref(), Some(&json!({"who": "ann"})));
     assert_eq!(
         h[2].detail.input.as_deref(),
@@ -1049,7 +1049,7 @@ async fn a_failed_execution_is_retried_from_the_state_that_failed() {
     assert!(done.event_count > events_before);
     let entered_prep = h
         .iter()
-        .filter(|e| e.kind == EventKind::StateEntered && e.state == "Prep")
+        .filter(|e| e.kind == EventKind::StateEntered && &*e.state == "Prep")
         .count();
     assert_eq!(
         entered_prep, 1,

@@ -75,14 +75,14 @@ fn urn(function: &str) -> String {
 /// The events sent to the function of `state`, attempt by attempt.
 fn events_sent(h: &[Event], state: &str) -> Vec<Value> {
     h.iter()
-        .filter(|e| e.kind == EventKind::TaskScheduled && e.state == state)
+        .filter(|e| e.kind == EventKind::TaskScheduled && &*e.state == state)
         .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
         .collect()
 }
 
 fn position(h: &[Event], kind: EventKind, state: &str) -> usize {
     h.iter()
-        .position(|e| e.kind == kind && e.state == state)
+        .position(|e| e.kind == kind && &*e.state == state)
         .unwrap_or_else(|| panic!("no {kind:?} event for {state}"))
 }
 
@@ -258,7 +258,7 @@ async fn express_example_filters_sleeps_and_retries_a_returned_business_error() 
         .iter()
         .find(|e| e.kind == EventKind::RetryScheduled)
         .expect("a retry");
-    assert_eq!(retry.state, "charge");
+    assert_eq!(&*retry.state, "charge");
     assert_eq!(retry.detail.extra().error.as_deref(), Some(BUSINESS_ERROR));
     assert_eq!(retry.detail.extra().delay_seconds, Some(2.0));
     let wait = h
@@ -266,7 +266,7 @@ async fn express_example_filters_sleeps_and_retries_a_returned_business_error() 
         .find(|e| e.kind == EventKind::WaitStarted)
         .expect("the sleep");
     assert_eq!(
-        (wait.state.as_str(), wait.detail.extra().seconds),
+        (&*wait.state, wait.detail.extra().seconds),
         ("pause", Some(1.0))
     );
 
@@ -351,7 +351,7 @@ async fn a_matching_function_error_goes_to_the_handler_node() {
         vec![json!({"failed": "Boom", "why": "exploded"})]
     );
     assert!(
-        !h.iter().any(|e| e.state == "done"),
+        !h.iter().any(|e| &*e.state == "done"),
         "the handler ends the flow"
     );
 }

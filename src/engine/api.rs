@@ -159,7 +159,7 @@ impl Engine {
             cause_id: 0,
             time: started,
             kind: EventKind::ExecutionStarted,
-            state: String::new(),
+            state: Arc::from(""),
             detail: EventDetail::input(record.input.clone()),
         };
         (record, first)

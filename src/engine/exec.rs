@@ -1,7 +1,7 @@
 //! The context of one running execution: event numbering and commits, cancellation, the
 //! execution-wide `$global`, and the canonical `$context` object.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -72,10 +72,10 @@ pub(crate) struct ExecCtx {
     /// The top-level state that failed, and its raw input (where a retry starts again).
     pub(crate) failed_at: Mutex<Option<crate::model::RetryPoint>>,
     next_event: AtomicU64,
-    /// The time stamped on new events (nanoseconds since the epoch). Refreshed by
+    /// The time stamped on new events. Refreshed by
     /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
     /// a call, so a burst of pure transitions reads the clock once.
-    clock: AtomicI64,
+    clock: Mutex<Timestamp>,
     /// Events numbered but not yet committed: pure transitions are buffered and committed
     /// together before the next side effect (a call, a wait, a callback) and at the end.
     pending: Mutex<Vec<Event>>,
@@ -107,7 +107,7 @@ impl ExecCtx {
             global: Mutex::new(Value::Object(Map::new())),
             failed_at: Mutex::new(None),
             next_event: AtomicU64::new(first_event_id + 1),
-            clock: AtomicI64::new(stamp(Utc::now())),
+            clock: Mutex::new(Utc::now()),
             pending: Mutex::new(Vec::with_capacity(16)),
         }
     }
@@ -124,7 +124,7 @@ impl ExecCtx {
 
     /// Reads the wall clock for the events that follow.
     pub(crate) fn tick(&self) {
-        self.clock.store(stamp(Utc::now()), Ordering::Relaxed);
+        *self.clock.lock().expect("clock lock") = Utc::now();
     }
 
     /// Id of the most recently numbered event.
@@ -136,16 +136,16 @@ impl ExecCtx {
     pub(crate) fn event(
         &self,
         kind: EventKind,
-        state: &str,
+        state: &Arc<str>,
         cause: u64,
         detail: EventDetail,
     ) -> Event {
         Event {
             id: self.next_event.fetch_add(1, Ordering::Relaxed),
             cause_id: cause,
-            time: chrono::DateTime::from_timestamp_nanos(self.clock.load(Ordering::Relaxed)),
+            time: *self.clock.lock().expect("clock lock"),
             kind,
-            state: state.to_string(),
+            state: state.clone(),
             detail,
         }
     }
@@ -157,7 +157,7 @@ impl ExecCtx {
     pub(crate) async fn emit(
         &self,
         kind: EventKind,
-        state: &str,
+        state: &Arc<str>,
         cause: u64,
         detail: EventDetail,
     ) -> Result<u64, Interrupt> {
@@ -240,10 +240,6 @@ pub(crate) struct StateInfo<'a> {
     pub(crate) task_token: Option<&'a str>,
     pub(crate) event_id: u64,
     pub(crate) error: Option<&'a ExecError>,
-}
-
-fn stamp(t: Timestamp) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 /// Length of the compact JSON serialization of `v`, without allocating it.

@@ -189,7 +189,7 @@ async fn run(
         }
     };
     let mut events = ctx.take_pending();
-    events.push(ctx.event(kind, "", last, detail));
+    events.push(ctx.event(kind, &Arc::from(""), last, detail));
     if let Err(e) = ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
         tracing::error!(execution = %ctx.id, error = %e, "could not commit the end of an execution");
     }

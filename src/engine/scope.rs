@@ -224,7 +224,7 @@ async fn run_state<'a>(
     let mut cause = ctx
         .emit(
             EventKind::StateEntered,
-            name,
+            &state.label,
             cause,
             EventDetail::input(raw.clone()),
         )
@@ -257,7 +257,7 @@ async fn run_state<'a>(
                 let id = ctx
                     .emit(
                         EventKind::StateSucceeded,
-                        name,
+                        &state.label,
                         cause,
                         EventDetail::output(output.clone()),
                     )
@@ -265,7 +265,7 @@ async fn run_state<'a>(
                 let id = ctx
                     .emit(
                         EventKind::StateExited,
-                        name,
+                        &state.label,
                         id,
                         EventDetail::output(output.clone()),
                     )
@@ -284,7 +284,7 @@ async fn run_state<'a>(
                 cause = ctx
                     .emit(
                         EventKind::StateFailed,
-                        name,
+                        &state.label,
                         cause,
                         EventDetail::error(&err.name, &err.cause),
                     )
@@ -299,7 +299,7 @@ async fn run_state<'a>(
                         cause = ctx
                             .emit(
                                 EventKind::RetryScheduled,
-                                name,
+                                &state.label,
                                 cause,
                                 EventDetail::more(DetailMore {
                                     error: Some(err.name.clone()),
@@ -321,7 +321,7 @@ async fn run_state<'a>(
                 let Some(catcher) = catcher else {
                     ctx.emit(
                         EventKind::StateExited,
-                        name,
+                        &state.label,
                         cause,
                         EventDetail::error(&err.name, &err.cause),
                     )
@@ -349,7 +349,7 @@ async fn run_state<'a>(
                 let id = ctx
                     .emit(
                         EventKind::ErrorCaught,
-                        name,
+                        &state.label,
                         cause,
                         EventDetail::more(DetailMore {
                             error: Some(err.name.clone()),
@@ -362,7 +362,7 @@ async fn run_state<'a>(
                 let id = ctx
                     .emit(
                         EventKind::StateExited,
-                        name,
+                        &state.label,
                         id,
                         EventDetail::output(output.clone()),
                     )
@@ -408,7 +408,7 @@ async fn attempt_state<'a>(
     *cause = ctx
         .emit(
             EventKind::StateStarted,
-            &state.name,
+            &state.label,
             *cause,
             EventDetail::input(effective.clone()),
         )

@@ -178,8 +178,8 @@ pub struct Event {
     pub time: Timestamp,
     /// What happened.
     pub kind: EventKind,
-    /// The state it concerns (empty for execution-level events).
-    pub state: String,
+    /// The state it concerns (empty for execution-level events); shared with the flow.
+    pub state: Arc<str>,
     /// What it carried.
     pub detail: EventDetail,
 }

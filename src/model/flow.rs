@@ -67,6 +67,9 @@ pub struct Scope {
 pub struct State {
     /// Unique name inside its scope; history events carry it.
     pub name: String,
+    /// The name as shared text, built by [`Flow::prepare`], so events carry it without a copy.
+    #[serde(skip)]
+    pub label: std::sync::Arc<str>,
     /// What the state does.
     #[serde(flatten)]
     pub kind: StateKind,
@@ -365,6 +368,9 @@ impl Scope {
                 &format!("{path}.states"),
                 "must contain at least one state",
             ));
+        }
+        for s in self.states.iter_mut() {
+            s.label = std::sync::Arc::from(s.name.as_str());
         }
         for (i, s) in self.states.iter().enumerate() {
             if s.name.is_empty() {

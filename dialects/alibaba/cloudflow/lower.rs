@@ -657,6 +657,7 @@ fn state(cx: &mut Cx, v: &Value, path: &str, known: &HashSet<String>) -> Option<
     };
 
     Some(State {
+        label: Default::default(),
         name: name?,
         kind,
         input,

@@ -576,6 +576,7 @@ fn step(
         (following, false)
     };
     Some(State {
+        label: Default::default(),
         name: name?,
         kind,
         input: Some(input),

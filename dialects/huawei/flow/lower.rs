@@ -137,6 +137,7 @@ fn state(
 
     let terminal = s.end || s.kind == StateType::End;
     let mut st = State {
+        label: Default::default(),
         name: s.id.clone(),
         kind: StateKind::Pass,
         input,
@@ -171,6 +172,7 @@ fn state(
                     scope(
                         name.clone(),
                         vec![State {
+                            label: Default::default(),
                             name,
                             kind: StateKind::Task(t),
                             input: None,

@@ -341,8 +341,8 @@ async fn node_details(
         }
         match e.kind {
             EventKind::StateStarted => {
-                let entry = nodes.entry(e.state.clone()).or_insert_with(|| {
-                    order.push(e.state.clone());
+                let entry = nodes.entry(e.state.to_string()).or_insert_with(|| {
+                    order.push(e.state.to_string());
                     (e.id, Vec::new())
                 });
                 entry.1.push(json!({
@@ -354,10 +354,10 @@ async fn node_details(
                     "error_message": {},
                     "request_id": format!("{}-{}", rec.id, e.id),
                 }));
-                open.insert(e.state.clone(), entry.1.len() - 1);
+                open.insert(e.state.to_string(), entry.1.len() - 1);
             }
             EventKind::StateSucceeded | EventKind::StateFailed => {
-                let (Some(i), Some(entry)) = (open.remove(&e.state), nodes.get_mut(&e.state))
+                let (Some(i), Some(entry)) = (open.remove(&*e.state), nodes.get_mut(&*e.state))
                 else {
                     continue;
                 };

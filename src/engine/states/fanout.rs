@@ -33,7 +33,7 @@ pub(crate) async fn parallel<'a>(
         .collect::<Vec<_>>();
     let results = fan_out(
         ctx,
-        &state.name,
+        &state.label,
         jobs,
         limit,
         *cause,
@@ -87,7 +87,7 @@ pub(crate) async fn map<'a>(
     );
     let results = fan_out(
         ctx,
-        &state.name,
+        &state.label,
         jobs,
         limit,
         *cause,
@@ -112,7 +112,7 @@ fn bound(max: Option<u32>, n: usize) -> usize {
 /// the others and is returned; otherwise the outputs in index order and the last event id.
 async fn fan_out<'a>(
     ctx: &'a ExecCtx,
-    name: &'a str,
+    name: &'a Arc<str>,
     jobs: Vec<(usize, &'a Scope, Arc<Value>)>,
     limit: usize,
     cause: u64,
@@ -166,7 +166,7 @@ async fn fan_out<'a>(
 #[allow(clippy::too_many_arguments)]
 fn one<'a>(
     ctx: &'a ExecCtx,
-    name: &'a str,
+    name: &'a Arc<str>,
     index: usize,
     scope: &'a Scope,
     input: Arc<Value>,

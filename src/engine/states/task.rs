@@ -31,6 +31,7 @@ pub(crate) async fn run<'a>(
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
     let name = state.name.as_str();
+    let label = &state.label;
     // The state envelope made the token for the whole attempt (see scope::attempt_state).
     let token = match spec.mode {
         TaskMode::WaitForCallback => Some(
@@ -65,7 +66,7 @@ pub(crate) async fn run<'a>(
     *cause = ctx
         .emit(
             EventKind::TaskScheduled,
-            name,
+            label,
             *cause,
             EventDetail {
                 input: Some(event.clone()),
@@ -83,7 +84,7 @@ pub(crate) async fn run<'a>(
             error_names::FUNCTION_NOT_FOUND,
             format!("no [[functions]] binding matches '{}'", spec.resource),
         );
-        return fail(ctx, name, cause, err).await;
+        return fail(ctx, &state.label, cause, err).await;
     };
     let waiter = match &token {
         None => None,
@@ -107,7 +108,7 @@ pub(crate) async fn run<'a>(
     *cause = ctx
         .emit(
             EventKind::TaskStarted,
-            name,
+            label,
             *cause,
             EventDetail::more(DetailMore {
                 resource: Some(spec.resource.clone()),
@@ -141,11 +142,11 @@ pub(crate) async fn run<'a>(
     let result = match called {
         None => {
             release(ctx, token.as_deref()).await;
-            return timed_out(ctx, name, cause, timeout).await;
+            return timed_out(ctx, &state.label, cause, timeout).await;
         }
         Some(Err(e)) => {
             release(ctx, token.as_deref()).await;
-            return fail(ctx, name, cause, invoke_error(e)).await;
+            return fail(ctx, &state.label, cause, invoke_error(e)).await;
         }
         Some(Ok(v)) => v,
     };
@@ -154,7 +155,7 @@ pub(crate) async fn run<'a>(
             *cause = ctx
                 .emit(
                     EventKind::TaskSubmitted,
-                    name,
+                    label,
                     *cause,
                     EventDetail::more(DetailMore {
                         task_token: Some(t.clone()),
@@ -174,20 +175,20 @@ pub(crate) async fn run<'a>(
             ctx.tick();
             let Some(report) = report else {
                 release(ctx, Some(t)).await;
-                return timed_out(ctx, name, cause, timeout).await;
+                return timed_out(ctx, &state.label, cause, timeout).await;
             };
             match report.outcome {
                 CallbackOutcome::Succeeded(v) => {
                     let v = Arc::new(v);
                     if let Err(e) = check_result(ctx, spec, name, &v) {
-                        let id = record_failure(ctx, name, cause, &e).await?;
+                        let id = record_failure(ctx, &state.label, cause, &e).await?;
                         let _ = report.reply.send(id);
                         return Err(Interrupt::Error(e));
                     }
                     *cause = ctx
                         .emit(
                             EventKind::TaskSucceeded,
-                            name,
+                            label,
                             *cause,
                             EventDetail::output(v.clone()),
                         )
@@ -196,7 +197,7 @@ pub(crate) async fn run<'a>(
                     return select(ctx, spec, frame, input, &info, v);
                 }
                 CallbackOutcome::Failed(e) => {
-                    let id = record_failure(ctx, name, cause, &e).await?;
+                    let id = record_failure(ctx, &state.label, cause, &e).await?;
                     let _ = report.reply.send(id);
                     return Err(Interrupt::Error(e));
                 }
@@ -205,12 +206,12 @@ pub(crate) async fn run<'a>(
         _ => Arc::new(result),
     };
     if let Err(e) = check_result(ctx, spec, name, &result) {
-        return fail(ctx, name, cause, e).await;
+        return fail(ctx, &state.label, cause, e).await;
     }
     *cause = ctx
         .emit(
             EventKind::TaskSucceeded,
-            name,
+            label,
             *cause,
             EventDetail::output(result.clone()),
         )
@@ -291,14 +292,14 @@ fn invoke_error(e: InvokeError) -> ExecError {
 
 async fn record_failure(
     ctx: &ExecCtx,
-    name: &str,
+    label: &Arc<str>,
     cause: &mut u64,
     err: &ExecError,
 ) -> Result<u64, Interrupt> {
     *cause = ctx
         .emit(
             EventKind::TaskFailed,
-            name,
+            label,
             *cause,
             EventDetail::error(&err.name, &err.cause),
         )
@@ -308,29 +309,29 @@ async fn record_failure(
 
 async fn fail<'a>(
     ctx: &ExecCtx,
-    name: &str,
+    label: &Arc<str>,
     cause: &mut u64,
     err: ExecError,
 ) -> Result<KindOutcome<'a>, Interrupt> {
-    record_failure(ctx, name, cause, &err).await?;
+    record_failure(ctx, label, cause, &err).await?;
     Err(Interrupt::Error(err))
 }
 
 async fn timed_out<'a>(
     ctx: &ExecCtx,
-    name: &str,
+    label: &Arc<str>,
     cause: &mut u64,
     timeout: Option<Duration>,
 ) -> Result<KindOutcome<'a>, Interrupt> {
     let secs = timeout.map(|d| d.as_secs_f64()).unwrap_or_default();
     let err = ExecError::new(
         error_names::TASK_TIMEOUT,
-        format!("task '{name}' did not complete within {secs} seconds"),
+        format!("task '{label}' did not complete within {secs} seconds"),
     );
     *cause = ctx
         .emit(
             EventKind::TaskTimedOut,
-            name,
+            label,
             *cause,
             EventDetail::error(&err.name, &err.cause),
         )

@@ -56,7 +56,7 @@ pub(crate) async fn run<'a>(
     *cause = ctx
         .emit(
             EventKind::WaitStarted,
-            &state.name,
+            &state.label,
             *cause,
             EventDetail::more(DetailMore {
                 seconds: Some(seconds),
@@ -69,7 +69,7 @@ pub(crate) async fn run<'a>(
     *cause = ctx
         .emit(
             EventKind::WaitEnded,
-            &state.name,
+            &state.label,
             *cause,
             EventDetail::default(),
         )
