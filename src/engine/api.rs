@@ -133,7 +133,8 @@ impl Engine {
         Ok(())
     }
 
-    fn new_record(&self, req: &StartRequest, name: String) -> (ExecutionRecord, Event) {
+    /// The record and first event of a new execution; takes the request's input and metadata.
+    fn new_record(&self, req: &mut StartRequest, name: String) -> (ExecutionRecord, Event) {
         let started = now();
         let record = ExecutionRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -142,7 +143,7 @@ impl Engine {
             flow_id: req.flow.id.clone(),
             mode: req.flow.flow.mode,
             status: ExecutionStatus::Running,
-            input: Arc::new(req.input.clone()),
+            input: Arc::new(std::mem::take(&mut req.input)),
             output: None,
             error: None,
             cause: None,
@@ -151,7 +152,7 @@ impl Engine {
             updated: started,
             definition: req.flow.definition.clone(),
             event_count: 1,
-            metadata: req.metadata.clone(),
+            metadata: std::mem::take(&mut req.metadata),
             retry_point: None,
         };
         let first = Event {
@@ -167,13 +168,13 @@ impl Engine {
 
     /// Starts an execution asynchronously. A running execution of the same name is returned
     /// as it is (`existing`); a finished one is `ExecutionAlreadyExists`.
-    pub async fn start(&self, req: StartRequest) -> Result<Started, ApiError> {
+    pub async fn start(&self, mut req: StartRequest) -> Result<Started, ApiError> {
         self.check_payload(&req.input)?;
         let name = req
             .name
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (record, first) = self.new_record(&req, name);
+        let (record, first) = self.new_record(&mut req, name);
         match self
             .inner
             .store
@@ -205,7 +206,7 @@ impl Engine {
     /// `{name}:{uuid}` so the same name can be used for every call.
     pub async fn start_sync(
         &self,
-        req: StartRequest,
+        mut req: StartRequest,
         unique_suffix: bool,
     ) -> Result<ExecutionRecord, ApiError> {
         self.check_payload(&req.input)?;
@@ -214,11 +215,12 @@ impl Engine {
             (Some(n), false) => n.clone(),
             (None, _) => uuid::Uuid::new_v4().to_string(),
         };
-        let (record, first) = self.new_record(&req, name);
+        let (record, first) = self.new_record(&mut req, name);
+        let launch = runner::prepare(&self.inner, &record, req.flow.flow.clone(), None);
         match self
             .inner
             .store
-            .insert_execution(record.clone(), first)
+            .insert_execution(record, first)
             .await
             .map_err(internal)?
         {
@@ -230,9 +232,10 @@ impl Engine {
                 })
             }
         }
-        let done = runner::launch(&self.inner, &record, req.flow.flow.clone(), None);
+        let id = launch.id().to_string();
+        let done = launch.spawn(&self.inner);
         done.wait().await;
-        self.execution(&record.id).await
+        self.execution(&id).await
     }
 
     /// An execution by id.

@@ -52,14 +52,43 @@ impl Completion {
     }
 }
 
-/// Starts running a freshly inserted execution; the receiver turns `true` when it has ended
-/// and its final state is committed.
-pub(crate) fn launch(
+/// An execution ready to run: its context is built from the record before the record is
+/// handed to the store, so starting costs no extra copy of the record.
+pub(crate) struct Launch {
+    ctx: Arc<ExecCtx>,
+    start: Option<RetryPoint>,
+}
+
+impl Launch {
+    /// The execution's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.ctx.id
+    }
+
+    /// Starts running (call once the record is committed); the completion is signalled
+    /// when the execution has ended and its final state is committed.
+    pub(crate) fn spawn(self, inner: &Arc<Inner>) -> Arc<Completion> {
+        let done = Arc::new(Completion::default());
+        inner.live.insert(
+            self.ctx.id.clone(),
+            LiveExecution {
+                ctx: self.ctx.clone(),
+                done: done.clone(),
+            },
+        );
+        let timeout = timeout_of(&inner.config, &self.ctx.flow);
+        tokio::spawn(run(self.ctx, done.clone(), timeout, self.start));
+        done
+    }
+}
+
+/// Prepares an execution of `record` (from its start, or from a retry point).
+pub(crate) fn prepare(
     inner: &Arc<Inner>,
     record: &ExecutionRecord,
     flow: Arc<Flow>,
     start: Option<RetryPoint>,
-) -> Arc<Completion> {
+) -> Launch {
     let ctx = Arc::new(ExecCtx::new(
         inner.clone(),
         record.id.clone(),
@@ -70,17 +99,17 @@ pub(crate) fn launch(
         record.started,
         record.event_count,
     ));
-    let done = Arc::new(Completion::default());
-    inner.live.insert(
-        record.id.clone(),
-        LiveExecution {
-            ctx: ctx.clone(),
-            done: done.clone(),
-        },
-    );
-    let timeout = timeout_of(&inner.config, &ctx.flow);
-    tokio::spawn(run(ctx, done.clone(), timeout, start));
-    done
+    Launch { ctx, start }
+}
+
+/// Starts running an execution whose record is already committed.
+pub(crate) fn launch(
+    inner: &Arc<Inner>,
+    record: &ExecutionRecord,
+    flow: Arc<Flow>,
+    start: Option<RetryPoint>,
+) -> Arc<Completion> {
+    prepare(inner, record, flow, start).spawn(inner)
 }
 
 fn timeout_of(config: &super::EngineConfig, flow: &Flow) -> Duration {
