@@ -81,6 +81,7 @@ async fn one(engine: &Engine, flow: &FlowRecord, i: usize) {
                 name: Some("bench".into()),
                 input: json!({"i": i}),
                 metadata: serde_json::Value::Null,
+                callback_token: None,
             },
             true,
         )

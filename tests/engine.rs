@@ -1107,3 +1107,54 @@ async fn a_waiting_callback_task_can_be_found_by_execution_and_state() {
         .unwrap();
     assert_eq!(t.engine.waiting_token(&started.record.id, "Ask"), None);
 }
+
+#[tokio::test]
+async fn a_child_execution_reports_its_result_to_the_parent_task_token() {
+    let t = engine(notify_mock(), fast_config());
+    let parent_flow = t.deploy(callback_flow("parent")).await;
+    let child_flow = t.deploy(pass_flow("child")).await;
+    let failing_child = t
+        .deploy(
+            json!({"name": "bad_child", "root": {"start_at": "F", "states": [
+            {"name": "F", "type": "fail", "error": "Denied", "cause": "child says no"}]}}),
+        )
+        .await;
+
+    let parent = t
+        .engine
+        .start(request(&parent_flow, None, json!({})))
+        .await
+        .unwrap();
+    let token = token_of(&t, &parent.record).await;
+    let mut child = request(&child_flow, None, json!({"who": "kid"}));
+    child.callback_token = Some(token);
+    t.engine.start(child).await.unwrap();
+    let done = t
+        .engine
+        .wait_execution(&parent.record.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&done), json!({"greeting": "hello kid", "step": "B"}));
+
+    let parent = t
+        .engine
+        .start(request(&parent_flow, None, json!({})))
+        .await
+        .unwrap();
+    let token = token_of(&t, &parent.record).await;
+    let mut child = request(&failing_child, None, json!({}));
+    child.callback_token = Some(token);
+    t.engine.start(child).await.unwrap();
+    let done = t
+        .engine
+        .wait_execution(&parent.record.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status,
+        ExecutionStatus::Succeeded,
+        "the parent caught the child's error"
+    );
+    assert_eq!(output(&done), json!({"refused": "child says no"}));
+}

@@ -29,6 +29,9 @@ pub struct StartRequest {
     pub input: Value,
     /// Dialect extras stored with the execution.
     pub metadata: Value,
+    /// A task token of another execution that this one reports its result to when it ends
+    /// (Alibaba `CallbackFnFTaskToken`): success with its output, or failure with its error.
+    pub callback_token: Option<String>,
 }
 
 /// Result of an asynchronous start.
@@ -154,6 +157,7 @@ impl Engine {
             event_count: 1,
             metadata: std::mem::take(&mut req.metadata),
             retry_point: None,
+            callback_token: req.callback_token.take(),
         };
         let first = Event {
             id: 1,

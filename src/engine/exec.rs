@@ -67,6 +67,8 @@ pub(crate) struct ExecCtx {
     pub(crate) input: Arc<Value>,
     pub(crate) started: Timestamp,
     pub(crate) root_cancel: CancellationToken,
+    /// A parent task's token this execution reports its result to when it ends.
+    pub(crate) callback_token: Option<String>,
     pub(crate) abort: Mutex<Option<Abort>>,
     pub(crate) global: Mutex<Value>,
     /// The top-level state that failed, and its raw input (where a retry starts again).
@@ -93,6 +95,7 @@ impl ExecCtx {
         input: Arc<Value>,
         started: Timestamp,
         first_event_id: u64,
+        callback_token: Option<String>,
     ) -> Self {
         ExecCtx {
             engine,
@@ -103,6 +106,7 @@ impl ExecCtx {
             input,
             started,
             root_cancel: CancellationToken::new(),
+            callback_token,
             abort: Mutex::new(None),
             global: Mutex::new(Value::Object(Map::new())),
             failed_at: Mutex::new(None),

@@ -98,6 +98,7 @@ pub(crate) fn prepare(
         record.input.clone(),
         record.started,
         record.event_count,
+        record.callback_token.clone(),
     ));
     Launch { ctx, start }
 }
@@ -217,6 +218,18 @@ async fn run(
             }
         }
     };
+    let report = ctx.callback_token.as_ref().map(|token| {
+        let outcome = match (&update.output, &update.error) {
+            (Some(output), _) => Ok((**output).clone()),
+            (None, error) => Err((
+                error
+                    .clone()
+                    .unwrap_or_else(|| error_names::RUNTIME.to_string()),
+                update.cause.clone().unwrap_or_default(),
+            )),
+        };
+        (token.clone(), outcome)
+    });
     let mut events = ctx.take_pending();
     events.push(ctx.event(kind, &Arc::from(""), last, detail));
     if let Err(e) = ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
@@ -224,6 +237,27 @@ async fn run(
     }
     ctx.engine.live.remove(&ctx.id);
     done.finish();
+    if let Some((token, outcome)) = report {
+        report_to_parent(&ctx, &token, outcome).await;
+    }
+}
+
+/// Reports a finished execution's result to the callback task that started it.
+async fn report_to_parent(
+    ctx: &ExecCtx,
+    token: &str,
+    outcome: Result<serde_json::Value, (String, String)>,
+) {
+    let engine = super::Engine {
+        inner: ctx.engine.clone(),
+    };
+    let result = match outcome {
+        Ok(output) => engine.report_success(token, output).await,
+        Err((error, cause)) => engine.report_failure(token, error, cause).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(execution = %ctx.id, error = %e, "could not report the result to the parent task");
+    }
 }
 
 fn failed(

@@ -154,6 +154,9 @@ pub struct ExecutionRecord {
     /// input it had. Set when an execution fails, cleared when it is retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_point: Option<RetryPoint>,
+    /// A task token of another execution that gets this one's result when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_token: Option<String>,
 }
 
 /// A top-level state and its raw input, from which a failed execution can run again.

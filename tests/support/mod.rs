@@ -94,6 +94,7 @@ pub fn request(flow: &FlowRecord, name: Option<&str>, input: Value) -> StartRequ
         name: name.map(str::to_string),
         input,
         metadata: Value::Null,
+        callback_token: None,
     }
 }
 

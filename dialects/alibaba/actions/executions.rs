@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use crate::dialects::alibaba::params::{check_name, invalid};
 use crate::dialects::alibaba::rpc::{ActionResult, Ctx};
 use crate::dialects::alibaba::{error_names, flow_key, records, wire};
-use crate::engine::StartRequest;
+use crate::engine::{Engine, StartRequest};
+use crate::model::error_names as model_error_names;
 use crate::model::time::now;
 use crate::model::{ApiError, ExecutionMode, ExecutionRecord, ExecutionStatus};
 use crate::store::{ExecutionFilter, FlowRecord};
@@ -48,6 +49,7 @@ fn request(ctx: &Ctx<'_>, flow: FlowRecord) -> Result<StartRequest, ApiError> {
         name: name.map(str::to_string),
         input,
         metadata: Value::Object(metadata),
+        callback_token: p.optional("CallbackFnFTaskToken").map(str::to_string),
     })
 }
 
@@ -67,7 +69,50 @@ pub async fn start(ctx: &Ctx<'_>) -> ActionResult {
     }
     let req = request(ctx, flow)?;
     let started = ctx.app.engine.start(req).await?;
+    if let (false, Some(token)) = (
+        started.existing,
+        ctx.params.optional("CallbackFnFTaskToken"),
+    ) {
+        report_to_parent(
+            ctx.app.engine.clone(),
+            started.record.id.clone(),
+            token.to_string(),
+        );
+    }
     Ok(wire::execution(&started.record, false))
+}
+
+/// `CallbackFnFTaskToken`: when the execution ends, its result completes the parent's task
+/// that handed out the token (success with its output, failure with its error and cause).
+fn report_to_parent(engine: Engine, id: String, token: String) {
+    tokio::spawn(async move {
+        let rec = loop {
+            match engine.wait_execution(&id, Duration::from_secs(3600)).await {
+                Ok(r) if r.is_terminal() => break r,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(_) => return,
+            }
+        };
+        let reported = match rec.status {
+            ExecutionStatus::Succeeded => {
+                let output = rec.output.as_deref().cloned().unwrap_or_else(|| json!({}));
+                engine.report_success(&token, output).await
+            }
+            status => {
+                let fallback = match status {
+                    ExecutionStatus::TimedOut => model_error_names::EXECUTION_TIMEOUT,
+                    ExecutionStatus::Stopped => model_error_names::STOPPED,
+                    _ => model_error_names::FAIL,
+                };
+                let error = rec.error.clone().unwrap_or_else(|| fallback.to_string());
+                let cause = rec.cause.clone().unwrap_or_default();
+                engine.report_failure(&token, error, cause).await
+            }
+        };
+        if let Err(e) = reported {
+            tracing::warn!(execution = %id, error = %e, "CallbackFnFTaskToken report failed");
+        }
+    });
 }
 
 /// `POST /?Action=StartSyncExecution` with form `FlowName, ExecutionName, Input, Qualifier`.

@@ -258,6 +258,7 @@ pub(crate) async fn fire_due_schedules(app: &AppState, since: DateTime<Utc>, unt
                 name: None,
                 input,
                 metadata: json!({"ScheduleName": s.get("ScheduleName")}),
+                callback_token: None,
             };
             if let Err(e) = app.engine.start(req).await {
                 tracing::warn!(schedule = ?s.get("ScheduleName"), error = %e, "a schedule could not start its execution");

@@ -52,6 +52,7 @@ fn start_request(r: &Req<'_>, flow: FlowRecord) -> Result<StartRequest, VendorEr
         name: Some(uuid::Uuid::new_v4().to_string()),
         input,
         metadata: Value::Object(metadata),
+        callback_token: None,
     })
 }
 
@@ -115,7 +116,7 @@ async fn node_errors(
     let mut out = Vec::new();
     for n in nodes {
         for attempt in n["executions"].as_array().into_iter().flatten() {
-            if attempt["status"] == "fail" {
+            if attempt["status"] == "fail" || attempt["status"] == "timeout" {
                 let ms = |k: &str| {
                     attempt[k]
                         .as_i64()
@@ -378,6 +379,21 @@ async fn node_details(
             _ => {}
         }
     }
+    // Attempts still open when the execution ended (stopped or timed out) end with it.
+    if let (true, Some(stopped)) = (rec.is_terminal(), rec.stopped.as_ref()) {
+        for (state, i) in open {
+            if let Some(a) = nodes.get_mut(&state).and_then(|n| n.1.get_mut(i)) {
+                a["status"] = json!(wire::status(rec.status));
+                a["end_time"] = json!(wire::millis(stopped));
+                if let Some(e) = &rec.error {
+                    a["error_message"] = json!({
+                        "error_code": e,
+                        "error_msg": rec.cause.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
     Ok(order
         .iter()
         .map(|state| {
@@ -396,6 +412,14 @@ async fn node_details(
 pub async fn terminate(r: &Req<'_>, id: &str, ex: &str) -> Reply {
     let flow = workflow(r, id).await?;
     let rec = execution_of(r, &flow, ex).await?;
+    // Checked here so the message names the execution id and the Huawei status.
+    if rec.is_terminal() {
+        return Err(VendorError::invalid(format!(
+            "Invalid parameters: execution {} has already finished with status {}.",
+            rec.id,
+            wire::status(rec.status)
+        )));
+    }
     r.app.engine.stop(&rec.id, None, None).await.map_err(api)?;
     Ok((StatusCode::OK, Some(json!({}))))
 }
@@ -410,6 +434,13 @@ pub async fn retry(r: &Req<'_>, id: &str, ex: &str) -> Reply {
         ));
     }
     let rec = execution_of(r, &flow, ex).await?;
+    if rec.status != ExecutionStatus::Failed {
+        return Err(VendorError::invalid(format!(
+            "Invalid parameters: only a failed execution can be retried; execution {} is {}.",
+            rec.id,
+            wire::status(rec.status)
+        )));
+    }
     r.app.engine.retry(&rec.id).await.map_err(api)?;
     Ok((StatusCode::OK, Some(json!({}))))
 }
@@ -432,6 +463,14 @@ pub async fn callback(r: &Req<'_>, id: &str) -> Reply {
         })?
         .to_string();
     let body = r.json()?;
+    let result = match body.get("result").and_then(Value::as_str) {
+        Some(res @ ("success" | "fail")) => res,
+        _ => {
+            return Err(VendorError::invalid(
+                "Invalid parameters: result must be success or fail.",
+            ))
+        }
+    };
     let rec = execution_of(r, &flow, &run).await?;
     let token = r.app.engine.waiting_token(&rec.id, &state).ok_or_else(|| {
         api(ApiError::TaskNotFound {
@@ -442,15 +481,15 @@ pub async fn callback(r: &Req<'_>, id: &str) -> Reply {
         None | Some(Value::Null) => json!({}),
         Some(v) => v.clone(),
     };
-    match body.get("result").and_then(Value::as_str) {
-        Some("success") => {
+    match result {
+        "success" => {
             r.app
                 .engine
                 .report_success(&token, output)
                 .await
                 .map_err(api)?;
         }
-        Some("fail") => {
+        _ => {
             let error = body
                 .get("error")
                 .and_then(Value::as_str)
@@ -463,11 +502,6 @@ pub async fn callback(r: &Req<'_>, id: &str) -> Reply {
                 .report_failure(&token, error, cause)
                 .await
                 .map_err(api)?;
-        }
-        _ => {
-            return Err(VendorError::invalid(
-                "Invalid parameters: result must be success or fail.",
-            ))
         }
     }
     Ok((StatusCode::OK, Some(json!({"execution_id": rec.id}))))
