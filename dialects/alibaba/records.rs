@@ -13,6 +13,8 @@ use crate::store::{FlowRecord, StoreError};
 
 /// Record kind of published flow versions.
 pub const VERSION: &str = "alibaba.flow_version";
+/// Record kind of the last version number handed out per flow (keyed by flow id).
+pub const VERSION_COUNTER: &str = "alibaba.flow_version_counter";
 /// Record kind of flow aliases.
 pub const ALIAS: &str = "alibaba.flow_alias";
 /// Record kind of schedules.
@@ -55,6 +57,10 @@ pub async fn version(ctx: &Ctx<'_>, flow: &FlowRecord, version: &str) -> Result<
 pub async fn delete_all(ctx: &Ctx<'_>, flow: &FlowRecord) -> Result<(), ApiError> {
     let store = ctx.app.engine.store();
     let prefix = format!("{}/", flow.id);
+    store
+        .delete_record(VERSION_COUNTER, &flow.id)
+        .await
+        .map_err(internal)?;
     for kind in [VERSION, ALIAS, SCHEDULE] {
         loop {
             let page = store

@@ -88,9 +88,17 @@ pub async fn handle(app: AppState, req: Request) -> Response {
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
         Ok(b) if b.len() <= MAX_BODY_BYTES => b,
         _ => {
+            // Reading stops one byte past the limit; the declared length tells the real size.
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok());
             let e = render(&ApiError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
-                actual: MAX_BODY_BYTES + 1,
+                actual: declared
+                    .filter(|n| *n > MAX_BODY_BYTES)
+                    .unwrap_or(MAX_BODY_BYTES + 1),
             });
             return error_response(&e, &request_id);
         }

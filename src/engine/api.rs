@@ -200,7 +200,7 @@ impl Engine {
                 })
             }
             InsertOutcome::Existing(r) => Ok(Started {
-                record: r,
+                record: *r,
                 existing: true,
             }),
         }

@@ -374,6 +374,7 @@ async fn run_state<'a>(
 }
 
 /// One attempt: input transform, the kind's work, global and output transforms.
+#[allow(clippy::too_many_arguments)]
 async fn attempt_state<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,

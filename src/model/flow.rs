@@ -98,7 +98,9 @@ pub struct State {
     pub catch: Vec<CatchPolicy>,
 }
 
-/// The eight canonical state kinds.
+/// The eight canonical state kinds. (Variants differ in size; flows are compiled once and
+/// shared, so boxing the large ones would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StateKind {

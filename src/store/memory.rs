@@ -218,7 +218,7 @@ impl Store for MemoryStore {
                 let id = o.get().clone();
                 drop(o);
                 match self.execs.get(&id) {
-                    Some(e) => Ok(InsertOutcome::Existing(e.record.clone())),
+                    Some(e) => Ok(InsertOutcome::Existing(Box::new(e.record.clone()))),
                     None => Err(StoreError::Backend(format!(
                         "dangling execution index {id}"
                     ))),
@@ -354,9 +354,7 @@ impl Store for MemoryStore {
     ) -> Result<Page<ExecutionRecord>, StoreError> {
         let after_seq: u64 = match after {
             None => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| StoreError::NotFound(format!("cursor {c}")))?,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound(c.to_string()))?,
         };
         let ids: Vec<(u64, String)> = match self.by_flow.get(flow_id) {
             None => Vec::new(),

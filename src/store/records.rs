@@ -36,7 +36,7 @@ pub enum InsertOutcome {
     /// The execution was inserted.
     Inserted,
     /// An execution with that name already exists; nothing was written.
-    Existing(ExecutionRecord),
+    Existing(Box<ExecutionRecord>),
 }
 
 /// Changes to an execution record applied with a commit.

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::dialects::alibaba::params::invalid;
 use crate::dialects::alibaba::records::{
     internal, named_key, value_string, value_u64, version, version_key, ALIAS, VERSION,
+    VERSION_COUNTER,
 };
 use crate::dialects::alibaba::rpc::{ActionResult, Ctx};
 use crate::dialects::alibaba::{flow_key, wire};
@@ -23,14 +24,23 @@ async fn flow(ctx: &Ctx<'_>) -> Result<FlowRecord, ApiError> {
 pub async fn publish(ctx: &Ctx<'_>) -> ActionResult {
     let flow = flow(ctx).await?;
     let store = ctx.app.engine.store();
-    let last = store
-        .list_records(VERSION, &format!("{}/", flow.id), None, usize::MAX)
+    // Version numbers are never reused, even after the highest one is deleted: a counter
+    // record per flow remembers the last number handed out.
+    let last = match store
+        .get_record(VERSION_COUNTER, &flow.id)
         .await
         .map_err(internal)?
-        .items
-        .last()
-        .and_then(|(_, v)| v.get("Version").and_then(value_u64))
-        .unwrap_or(0);
+    {
+        Some(v) => value_u64(&v).unwrap_or(0),
+        None => store
+            .list_records(VERSION, &format!("{}/", flow.id), None, usize::MAX)
+            .await
+            .map_err(internal)?
+            .items
+            .last()
+            .and_then(|(_, v)| v.get("Version").and_then(value_u64))
+            .unwrap_or(0),
+    };
     let number = last + 1;
     let created = wire::time(&now());
     let description = ctx.params.get("Description").unwrap_or("");
@@ -42,6 +52,10 @@ pub async fn publish(ctx: &Ctx<'_>) -> ActionResult {
     });
     store
         .put_record(VERSION, &version_key(&flow, number), rec, PutMode::Create)
+        .await
+        .map_err(internal)?;
+    store
+        .put_record(VERSION_COUNTER, &flow.id, json!(number), PutMode::Upsert)
         .await
         .map_err(internal)?;
     let mut m = Map::new();

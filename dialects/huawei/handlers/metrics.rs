@@ -103,7 +103,17 @@ async fn statistics(r: &Req<'_>, flows: &[FlowRecord]) -> Reply {
         .iter()
         .map(|(sum, n)| if *n > 0.0 { sum / n } else { 0.0 })
         .collect();
-    let wanted = r.query("metric_type");
+    // An unknown metric_type (or none) means every series.
+    let wanted = r.query("metric_type").filter(|w| {
+        [
+            "totalCount",
+            "errorCount",
+            "averageDuration",
+            "running",
+            "rejectCount",
+        ]
+        .contains(w)
+    });
     let pick = |name: &str, v: Value| -> Value {
         if wanted.is_none_or(|w| w == name) {
             v

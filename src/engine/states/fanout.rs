@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::{Future, StreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +101,9 @@ pub(crate) async fn map<'a>(
     Ok(KindOutcome::value(Arc::new(result)))
 }
 
+/// One branch or iteration: its index, output and last event id.
+type Job<'a> = BoxFuture<'a, Result<(usize, Arc<Value>, u64), Interrupt>>;
+
 fn bound(max: Option<u32>, n: usize) -> usize {
     match max {
         Some(c) if c > 0 => (c as usize).min(n.max(1)),
@@ -121,8 +124,7 @@ async fn fan_out<'a>(
 ) -> Result<(Vec<Value>, u64), Interrupt> {
     let n = jobs.len();
     let child = cancel.child_token();
-    let mut futures: Vec<BoxFuture<'a, Result<(usize, Arc<Value>, u64), Interrupt>>> =
-        Vec::with_capacity(n);
+    let mut futures: Vec<Job<'a>> = Vec::with_capacity(n);
     for (i, scope, input) in jobs {
         futures.push(Box::pin(one(
             ctx,
@@ -164,7 +166,7 @@ async fn fan_out<'a>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn one<'a>(
+async fn one<'a>(
     ctx: &'a ExecCtx,
     name: &'a Arc<str>,
     index: usize,
@@ -173,59 +175,57 @@ fn one<'a>(
     cause: u64,
     cancel: CancellationToken,
     (enter, exit): (EventKind, EventKind),
-) -> impl Future<Output = Result<(usize, Arc<Value>, u64), Interrupt>> + 'a {
-    async move {
-        if cancel.is_cancelled() {
-            return Err(Interrupt::Cancelled);
-        }
-        let entered = ctx
-            .emit(
-                enter,
-                name,
-                cause,
-                EventDetail {
-                    input: Some(input.clone()),
-                    ..EventDetail::more(DetailMore {
-                        index: Some(index),
-                        ..Default::default()
-                    })
-                },
-            )
-            .await?;
-        match run_scope(ctx, scope, input, entered, &cancel).await {
-            Ok((out, last)) => {
-                let id = ctx
-                    .emit(
-                        exit,
-                        name,
-                        last,
-                        EventDetail {
-                            output: Some(out.clone()),
-                            ..EventDetail::more(DetailMore {
-                                index: Some(index),
-                                ..Default::default()
-                            })
-                        },
-                    )
-                    .await?;
-                Ok((index, out, id))
-            }
-            Err(Interrupt::Error(e)) => {
-                ctx.emit(
+) -> Result<(usize, Arc<Value>, u64), Interrupt> {
+    if cancel.is_cancelled() {
+        return Err(Interrupt::Cancelled);
+    }
+    let entered = ctx
+        .emit(
+            enter,
+            name,
+            cause,
+            EventDetail {
+                input: Some(input.clone()),
+                ..EventDetail::more(DetailMore {
+                    index: Some(index),
+                    ..Default::default()
+                })
+            },
+        )
+        .await?;
+    match run_scope(ctx, scope, input, entered, &cancel).await {
+        Ok((out, last)) => {
+            let id = ctx
+                .emit(
                     exit,
                     name,
-                    entered,
-                    EventDetail::more(DetailMore {
-                        index: Some(index),
-                        error: Some(e.name.clone()),
-                        cause: Some(e.cause.clone()),
-                        ..Default::default()
-                    }),
+                    last,
+                    EventDetail {
+                        output: Some(out.clone()),
+                        ..EventDetail::more(DetailMore {
+                            index: Some(index),
+                            ..Default::default()
+                        })
+                    },
                 )
                 .await?;
-                Err(Interrupt::Error(e))
-            }
-            Err(Interrupt::Cancelled) => Err(Interrupt::Cancelled),
+            Ok((index, out, id))
         }
+        Err(Interrupt::Error(e)) => {
+            ctx.emit(
+                exit,
+                name,
+                entered,
+                EventDetail::more(DetailMore {
+                    index: Some(index),
+                    error: Some(e.name.clone()),
+                    cause: Some(e.cause.clone()),
+                    ..Default::default()
+                }),
+            )
+            .await?;
+            Err(Interrupt::Error(e))
+        }
+        Err(Interrupt::Cancelled) => Err(Interrupt::Cancelled),
     }
 }
