@@ -94,6 +94,10 @@ pub struct Config {
     pub flows: FlowsConfig,
     /// Logging (`[log]`).
     pub log: LogConfig,
+    /// API rate limits (`[[rate_limits]]`), none by default: token buckets per dialect and
+    /// action; a tripped one answers the dialect's throttling error.
+    #[serde(default)]
+    pub rate_limits: Vec<crate::ratelimit::RateLimitConfig>,
 }
 
 impl Default for Config {
@@ -110,6 +114,7 @@ impl Default for Config {
             functions: Vec::new(),
             flows: FlowsConfig::default(),
             log: LogConfig::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -453,6 +458,11 @@ impl Config {
         out.extend(self.engine.problems().into_iter().map(Problem::from));
         out.extend(
             crate::invoke::binding::validate(&self.functions)
+                .into_iter()
+                .map(Problem::from),
+        );
+        out.extend(
+            crate::ratelimit::validate(&self.rate_limits)
                 .into_iter()
                 .map(Problem::from),
         );

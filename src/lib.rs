@@ -9,6 +9,7 @@
 //! - [`canonical`]: the canonical JSON flow format (engine tests, `flowgate validate`);
 //! - [`dialects`]: the vendor front ends, one folder each, registered in `dialects/mod.rs`;
 //! - [`config`]: figment configuration (defaults < file < `FLOWGATE_*` environment);
+//! - [`ratelimit`]: configured API rate limits (token buckets), off by default;
 //! - [`deploy`]: deploys the flow files of the configured flows directory at start;
 //! - [`server`]: the axum app every dialect mounts its routes on;
 //! - [`yaml`]: the one module that parses YAML.
@@ -21,6 +22,7 @@ pub mod dialects;
 pub mod engine;
 pub mod invoke;
 pub mod model;
+pub mod ratelimit;
 pub mod server;
 pub mod store;
 pub mod yaml;

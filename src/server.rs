@@ -25,6 +25,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The configuration the server started with.
     pub config: Arc<Config>,
+    /// The configured API rate limits.
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// The app: `/_flowgate/health` plus every dialect's routes.
@@ -109,9 +111,13 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
             })?;
         tracing::info!(count = keys.len(), dir = %dir.display(), "deployed flows from the flows directory");
     }
+    let limiter = Arc::new(crate::ratelimit::RateLimiter::new(
+        config.rate_limits.clone(),
+    ));
     let state = AppState {
         engine,
         config: Arc::new(config),
+        limiter,
     };
     for d in &dialects {
         d.start_background(&state);

@@ -2,7 +2,8 @@
 //! requests and the responses the vendor's API gives, run against the app without a socket.
 //!
 //! A case file: `{"description", "config": {"auth": "off"|"verify", "functions": [...],
-//! "engine": {...}}, "steps": [{"name", "request": {...}, "expect": {...}, "save": {...}}]}`.
+//! "engine": {...}, "rate_limits": [...]}, "steps": [{"name", "request": {...}, "expect": {...},
+//! "save": {...}}]}`.
 //! A request has `method` (default GET), `path` (default `/`), `query`, `form`, `json` or
 //! `body`, `headers`, and `sign` (`"rpc_v1"` or `"huawei"`: signed with the development
 //! credentials; `sign_time`, `sign_nonce` and `sign_secret` override the time, the nonce and
@@ -258,6 +259,9 @@ async fn run_case(file: &Path) -> Vec<String> {
         Some("verify") => AuthMode::Verify,
         _ => AuthMode::Off,
     };
+    if let Some(r) = cfg.get("rate_limits") {
+        config.rate_limits = serde_json::from_value(r.clone()).expect("rate_limits");
+    }
     if let Some(f) = cfg.get("functions") {
         config.functions = serde_json::from_value(f.clone()).expect("functions");
     }

@@ -123,6 +123,9 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
             return error_response(&e, &request_id, &host);
         }
     }
+    if !app.limiter.allow("alibaba", &action) {
+        return error_response(&render(&ApiError::Throttled), &request_id, &host);
+    }
     let ctx = Ctx {
         app: &app,
         shared: &shared,

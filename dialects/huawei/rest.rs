@@ -135,6 +135,9 @@ pub async fn handle(app: AppState, req: Request) -> Response {
             return error_response(&render(&ApiError::Unauthenticated(failure)), &request_id);
         }
     }
+    if !app.limiter.allow("huawei", route.operation()) {
+        return error_response(&render(&ApiError::Throttled), &request_id);
+    }
     let project = match &route {
         Route::Iam => String::new(),
         _ => project_id(&segments[1], &app),
@@ -220,6 +223,30 @@ enum Route {
     Callback(String),
     TenantMetric,
     WorkflowMetric(String),
+}
+
+impl Route {
+    /// The SDK operation name, as `[[rate_limits]]` entries name it.
+    fn operation(&self) -> &'static str {
+        match self {
+            Route::Iam => "KeystoneListProjects",
+            Route::CreateWorkflow => "CreateWorkflow",
+            Route::ListWorkflows => "ListWorkflow",
+            Route::DeleteWorkflows => "BatchDeleteWorkflows",
+            Route::ShowWorkflow(_) => "ShowWorkFlow",
+            Route::UpdateWorkflow(_) => "UpdateWorkFlow",
+            Route::StartExecution(_) => "StartWorkflowExecution",
+            Route::StartSync(_) => "StartSyncWorkflowExecution",
+            Route::ListExecutions(_) => "ListWorkflowExecutions",
+            Route::ExecutionsHistory(_) => "ShowWorkflowExecutionForPage",
+            Route::ShowExecution(_, _) => "ShowWorkflowExecution",
+            Route::Terminate(_, _) => "StopWorkFlow",
+            Route::Retry(_, _) => "RetryWorkFlow",
+            Route::Callback(_) => "CreateCallbackWorkflow",
+            Route::TenantMetric => "ShowTenantMetric",
+            Route::WorkflowMetric(_) => "ShowWorkFlowMetric",
+        }
+    }
 }
 
 fn route(method: &Method, s: &[String]) -> Option<Route> {
