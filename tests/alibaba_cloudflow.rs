@@ -4,18 +4,17 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use flowgate::dialects::alibaba::{cloudflow, fdl};
-use flowgate::invoke::{FunctionBinding, Invocation, InvokeError, Invoker};
+use flowgate::invoke::InvokeError;
 use flowgate::model::execution::FlowKey;
 use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
 use serde_json::{json, Value};
-use support::{fast_config, output, request, with_bindings, TestEngine};
+use support::{fast_config, function_error, output, request, scripted, with_bindings, TestEngine};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -25,66 +24,10 @@ macro_rules! fixture {
 
 // ----- helpers -----
 
-/// A function scripted in Rust: answers call number `n` with `f(call, n)`, recording calls.
-#[derive(Debug)]
-struct Scripted {
-    calls: Mutex<Vec<Invocation>>,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
-}
-
-#[async_trait]
-impl Invoker for Scripted {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            calls.push(call.clone());
-            calls.len() - 1
-        };
-        (self.f)(call, n)
-    }
-}
-
-impl Scripted {
-    fn events(&self) -> Vec<Value> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|c| c.event.clone())
-            .collect()
-    }
-    fn count(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-}
-
-fn scripted(
-    name: &str,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
-) -> (Arc<Scripted>, FunctionBinding) {
-    let s = Arc::new(Scripted {
-        calls: Mutex::new(Vec::new()),
-        f,
-    });
-    let b = FunctionBinding {
-        name: name.to_string(),
-        patterns: vec![],
-        invoker: s.clone(),
-    };
-    (s, b)
-}
-
 fn throttled() -> Result<Value, InvokeError> {
     Err(InvokeError::Invocation {
         code: "ResourceThrottled".into(),
         message: "throttled".into(),
-    })
-}
-
-fn function_error(t: &str, m: &str) -> Result<Value, InvokeError> {
-    Err(InvokeError::Function {
-        error_type: t.to_string(),
-        message: m.to_string(),
     })
 }
 

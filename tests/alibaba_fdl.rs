@@ -3,20 +3,22 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use flowgate::dialects::alibaba::error_names;
 use flowgate::dialects::alibaba::fdl;
 use flowgate::invoke::mock::{MockInvoker, MockResponse};
-use flowgate::invoke::{FunctionBinding, Invocation, InvokeError, Invoker};
+use flowgate::invoke::{FunctionBinding, Invocation, InvokeError};
 use flowgate::model::execution::FlowKey;
 use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
 use serde_json::{json, Value};
-use support::{fast_config, output, request, with_bindings, TestEngine};
+use support::{
+    assert_issue, fast_config, function_error, output, request, scripted, with_bindings, Scripted,
+    TestEngine,
+};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -25,56 +27,6 @@ macro_rules! fixture {
 }
 
 // ----- helpers -----
-
-/// A function scripted in Rust: answers call number `n` (per binding) with `f(call, n)` and
-/// records every call.
-#[derive(Debug)]
-struct Scripted {
-    calls: Mutex<Vec<Invocation>>,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
-}
-
-#[async_trait]
-impl Invoker for Scripted {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            calls.push(call.clone());
-            calls.len() - 1
-        };
-        (self.f)(call, n)
-    }
-}
-
-impl Scripted {
-    fn events(&self) -> Vec<Value> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|c| c.event.clone())
-            .collect()
-    }
-    fn count(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-}
-
-fn scripted(
-    name: &str,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
-) -> (Arc<Scripted>, FunctionBinding) {
-    let s = Arc::new(Scripted {
-        calls: Mutex::new(Vec::new()),
-        f,
-    });
-    let b = FunctionBinding {
-        name: name.to_string(),
-        patterns: vec![],
-        invoker: s.clone(),
-    };
-    (s, b)
-}
 
 fn mock(name: &str, responses: Vec<MockResponse>) -> FunctionBinding {
     FunctionBinding {
@@ -88,33 +40,12 @@ fn returning(v: Value) -> Result<Value, InvokeError> {
     Ok(v)
 }
 
-fn function_error(t: &str, m: &str) -> Result<Value, InvokeError> {
-    Err(InvokeError::Function {
-        error_type: t.to_string(),
-        message: m.to_string(),
-    })
-}
-
 fn compile(name: &str, text: &str) -> Flow {
     fdl::compile_text(name, text).unwrap_or_else(|e| panic!("{name} does not compile: {e:#?}"))
 }
 
 fn issues(text: &str) -> Vec<DefinitionIssue> {
     fdl::compile_definition("broken", text).expect_err("the definition must be rejected")
-}
-
-fn has_issue(issues: &[DefinitionIssue], path: &str, needle: &str) -> bool {
-    issues
-        .iter()
-        .any(|i| i.path == path && i.message.contains(needle))
-}
-
-#[track_caller]
-fn assert_issue(issues: &[DefinitionIssue], path: &str, needle: &str) {
-    assert!(
-        has_issue(issues, path, needle),
-        "expected an issue at {path} mentioning {needle:?}, got {issues:#?}"
-    );
 }
 
 async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> FlowRecord {

@@ -146,19 +146,9 @@ pub(crate) fn eval_template(
     vars: Vars<'_>,
     info: Option<&StateInfo<'_>>,
 ) -> Result<Value, Interrupt> {
-    let (context, global) = context_and_global(
-        ctx,
-        t.references(Var::Context),
-        t.references(Var::Global),
-        vars.input,
-        info,
-    );
-    let vars = Vars {
-        context: context.as_ref(),
-        global: global.as_ref(),
-        ..vars
-    };
-    t.eval(&vars).map_err(|e| Interrupt::runtime(e.to_string()))
+    let reads = |v| t.references(v);
+    with_bound(ctx, &reads, vars, info, |vars| t.eval(vars))
+        .map_err(|e| Interrupt::runtime(e.to_string()))
 }
 
 /// Evaluates an expression, binding `$context` and `$global` only when it reads them.
@@ -168,10 +158,24 @@ pub(crate) fn eval_expr(
     vars: Vars<'_>,
     info: Option<&StateInfo<'_>>,
 ) -> Result<Value, Interrupt> {
+    let reads = |v| e.references(v);
+    with_bound(ctx, &reads, vars, info, |vars| e.eval(vars))
+        .map_err(|err| Interrupt::runtime(format!("'{}': {err}", e.text())))
+}
+
+/// Runs `eval` with `$context` and `$global` bound when `reads` says they are read: both are
+/// built on demand, so transforms that do not use them cost nothing extra.
+fn with_bound<T>(
+    ctx: &ExecCtx,
+    reads: &dyn Fn(Var) -> bool,
+    vars: Vars<'_>,
+    info: Option<&StateInfo<'_>>,
+    eval: impl FnOnce(&Vars<'_>) -> T,
+) -> T {
     let (context, global) = context_and_global(
         ctx,
-        e.references(Var::Context),
-        e.references(Var::Global),
+        reads(Var::Context),
+        reads(Var::Global),
         vars.input,
         info,
     );
@@ -180,8 +184,7 @@ pub(crate) fn eval_expr(
         global: global.as_ref(),
         ..vars
     };
-    e.eval(&vars)
-        .map_err(|err| Interrupt::runtime(format!("'{}': {err}", e.text())))
+    eval(&vars)
 }
 
 fn context_and_global(

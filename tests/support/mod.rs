@@ -107,3 +107,87 @@ pub fn kinds(events: &[Event]) -> Vec<EventKind> {
 pub fn output(rec: &ExecutionRecord) -> Value {
     rec.output.as_deref().cloned().unwrap_or(Value::Null)
 }
+
+// ----- scripted functions and definition-issue helpers shared by the dialect tests -----
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use flowgate::invoke::{Invocation, InvokeError, Invoker};
+use flowgate::model::flow::DefinitionIssue;
+
+/// A function scripted in Rust: answers call number `n` (per binding) with `f(call, n)` and
+/// records every call.
+#[derive(Debug)]
+pub struct Scripted {
+    calls: Mutex<Vec<Invocation>>,
+    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
+}
+
+#[async_trait]
+impl Invoker for Scripted {
+    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(call.clone());
+            calls.len() - 1
+        };
+        (self.f)(call, n)
+    }
+}
+
+impl Scripted {
+    /// The events of every call so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.event.clone())
+            .collect()
+    }
+    /// How many calls so far.
+    pub fn count(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+}
+
+pub fn scripted(
+    name: &str,
+    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
+) -> (Arc<Scripted>, FunctionBinding) {
+    let s = Arc::new(Scripted {
+        calls: Mutex::new(Vec::new()),
+        f,
+    });
+    let b = FunctionBinding {
+        name: name.to_string(),
+        patterns: vec![],
+        invoker: s.clone(),
+    };
+    (s, b)
+}
+
+/// A function error of a type with a message.
+pub fn function_error(t: &str, m: &str) -> Result<Value, InvokeError> {
+    Err(InvokeError::Function {
+        error_type: t.to_string(),
+        message: m.to_string(),
+    })
+}
+
+/// Whether an issue at `path` mentions `needle`.
+pub fn has_issue(issues: &[DefinitionIssue], path: &str, needle: &str) -> bool {
+    issues
+        .iter()
+        .any(|i| i.path == path && i.message.contains(needle))
+}
+
+/// Asserts an issue at `path` mentioning `needle`.
+#[track_caller]
+pub fn assert_issue(issues: &[DefinitionIssue], path: &str, needle: &str) {
+    assert!(
+        has_issue(issues, path, needle),
+        "expected an issue at {path} mentioning {needle:?}, got {issues:#?}"
+    );
+}

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use super::CLOUDFLOW;
 use crate::dialects::alibaba::error_names;
 use crate::dialects::alibaba::fdl::common::{
-    apply_segments, at, describe, join, map_paths, object_node, template_node, var_path,
-    vendor_error_node, Cx, Fields,
+    apply_segments, at, describe, join, map_paths, object_node, retry_policies, template_node,
+    var_path, vendor_error_node, Cx, Fields, RetryVocabulary,
 };
 use crate::model::expr::{parse, Expr, Node, Root, Segment, Template, Var};
 use crate::model::flow::{
@@ -156,8 +156,6 @@ const MAX_DISTRIBUTED_CONCURRENCY: u32 = 100;
 const MAX_ITEMS: u32 = 10_000;
 /// Longest task timeout (7 days).
 const MAX_TASK_TIMEOUT: f64 = 604_800.0;
-/// Longest retry interval or back-off cap.
-const MAX_INTERVAL_SECONDS: f64 = 86_400.0;
 
 /// Where an expression sits: which variables it may read and what they mean there.
 #[derive(Clone)]
@@ -1051,18 +1049,13 @@ fn map(cx: &mut Cx, f: &Fields<'_>) -> MapSpec {
 }
 
 fn retries(cx: &mut Cx, f: &Fields<'_>) -> Vec<RetryPolicy> {
-    let Some(list) = f.list(cx, "Retry") else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (j, r) in list.iter().enumerate() {
-        let p = at(&f.path_of("Retry"), j);
-        let Some(rf) = Fields::of(cx, r, &p, "a Retry rule") else {
-            continue;
-        };
-        rf.only(
-            cx,
-            &[
+    retry_policies(
+        cx,
+        f,
+        &RetryVocabulary {
+            list: "Retry",
+            what: "a Retry rule",
+            allowed: &[
                 "Errors",
                 "Description",
                 "MaxAttempts",
@@ -1070,32 +1063,14 @@ fn retries(cx: &mut Cx, f: &Fields<'_>) -> Vec<RetryPolicy> {
                 "BackoffRate",
                 "MaxBackoffSeconds",
             ],
-            "a Retry rule",
-        );
-        let errors = rf.error_list(cx, "Errors");
-        let max_attempts = rf.count(cx, "MaxAttempts", 1_000_000).unwrap_or(3);
-        let interval = rf
-            .number_in(cx, "IntervalSeconds", 0.0, MAX_INTERVAL_SECONDS)
-            .unwrap_or(1.0);
-        let backoff = match rf.number(cx, "BackoffRate") {
-            Some(b) if b < 1.0 => {
-                cx.issue(rf.path_of("BackoffRate"), "must be at least 1.0");
-                1.0
-            }
-            Some(b) => b,
-            None => 1.0,
-        };
-        let max_backoff = rf.number_in(cx, "MaxBackoffSeconds", 0.0, MAX_INTERVAL_SECONDS);
-        out.push(RetryPolicy {
-            errors,
-            condition: None,
-            interval_seconds: interval,
-            max_attempts,
-            backoff_rate: backoff,
-            max_interval_seconds: max_backoff,
-        });
-    }
-    out
+            errors: "Errors",
+            interval: "IntervalSeconds",
+            max_attempts: "MaxAttempts",
+            backoff: "BackoffRate",
+            max_interval: "MaxBackoffSeconds",
+            default_backoff: 1.0,
+        },
+    )
 }
 
 fn catches(

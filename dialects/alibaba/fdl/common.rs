@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::error_names;
 use crate::model::expr::{parse, Expr, Func, Node, Root, Segment, Template, Var, Vars, CANONICAL};
-use crate::model::flow::{DefinitionIssue, Flow};
+use crate::model::flow::{DefinitionIssue, Flow, RetryPolicy};
 
 /// Collects every problem of a definition, each with its vendor field path.
 #[derive(Debug, Default)]
@@ -440,6 +440,70 @@ pub(crate) fn vendor_error_node(name: Node) -> Node {
         .expect("the vendor error expression parses")
         .node()
         .clone()
+}
+
+/// Longest retry interval either language accepts, in seconds.
+pub(crate) const MAX_INTERVAL_SECONDS: f64 = 86_400.0;
+
+/// How one flow language spells a list of retry policies: the same policy under two
+/// vocabularies (old FDL `retry` / CloudFlow `Retry`).
+pub(crate) struct RetryVocabulary {
+    /// The list's field (`retry`, `Retry`).
+    pub list: &'static str,
+    /// What one entry is called in messages.
+    pub what: &'static str,
+    /// Every field an entry may have.
+    pub allowed: &'static [&'static str],
+    /// The error names field.
+    pub errors: &'static str,
+    /// The first interval field.
+    pub interval: &'static str,
+    /// The retries field.
+    pub max_attempts: &'static str,
+    /// The back-off multiplier field.
+    pub backoff: &'static str,
+    /// The interval cap field.
+    pub max_interval: &'static str,
+    /// Back-off rate when absent (or invalid).
+    pub default_backoff: f64,
+}
+
+/// Reads the retry policies of a state in either language.
+pub(crate) fn retry_policies(cx: &mut Cx, f: &Fields<'_>, v: &RetryVocabulary) -> Vec<RetryPolicy> {
+    let Some(list) = f.list(cx, v.list) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (j, r) in list.iter().enumerate() {
+        let p = at(&f.path_of(v.list), j);
+        let Some(rf) = Fields::of(cx, r, &p, v.what) else {
+            continue;
+        };
+        rf.only(cx, v.allowed, v.what);
+        let errors = rf.error_list(cx, v.errors);
+        let max_attempts = rf.count(cx, v.max_attempts, 1_000_000).unwrap_or(3);
+        let interval = rf
+            .number_in(cx, v.interval, 0.0, MAX_INTERVAL_SECONDS)
+            .unwrap_or(1.0);
+        let backoff = match rf.number(cx, v.backoff) {
+            Some(b) if b < 1.0 => {
+                cx.issue(rf.path_of(v.backoff), "must be at least 1.0");
+                v.default_backoff
+            }
+            Some(b) => b,
+            None => v.default_backoff,
+        };
+        let max_interval = rf.number_in(cx, v.max_interval, 0.0, MAX_INTERVAL_SECONDS);
+        out.push(RetryPolicy {
+            errors,
+            condition: None,
+            interval_seconds: interval,
+            max_attempts,
+            backoff_rate: backoff,
+            max_interval_seconds: max_interval,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Value};
 
 use super::common::{
-    apply_segments, at, describe, map_paths, object_node, template_node, var_path,
-    vendor_error_node, Cx, Fields, PathFn,
+    apply_segments, at, describe, map_paths, object_node, retry_policies, template_node, var_path,
+    vendor_error_node, Cx, Fields, PathFn, RetryVocabulary,
 };
 use crate::dialects::alibaba::error_names;
 use crate::model::expr::{parse, Expr, Node, Root, Segment, Syntax, Template, Var};
@@ -117,8 +117,6 @@ const FAIL_FIELDS: &[&str] = &[
 const MAX_BRANCHES: usize = 100;
 /// Longest wait, in seconds (2 days, spec §8).
 const MAX_WAIT_SECONDS: f64 = 172_800.0;
-/// Longest retry interval, in seconds.
-const MAX_INTERVAL_SECONDS: f64 = 86_400.0;
 /// Most concurrent foreach iterations (the service's cap).
 const MAX_FOREACH_CONCURRENCY: u32 = 100;
 
@@ -960,50 +958,27 @@ fn foreach(cx: &mut Cx, f: &Fields<'_>) -> MapSpec {
 }
 
 fn retries(cx: &mut Cx, f: &Fields<'_>) -> Vec<RetryPolicy> {
-    let Some(list) = f.list(cx, "retry") else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (j, r) in list.iter().enumerate() {
-        let p = at(&f.path_of("retry"), j);
-        let Some(rf) = Fields::of(cx, r, &p, "a retry policy") else {
-            continue;
-        };
-        rf.only(
-            cx,
-            &[
+    retry_policies(
+        cx,
+        f,
+        &RetryVocabulary {
+            list: "retry",
+            what: "a retry policy",
+            allowed: &[
                 "errors",
                 "intervalSeconds",
                 "maxAttempts",
                 "multiplier",
                 "maxIntervalSeconds",
             ],
-            "a retry policy",
-        );
-        let errors = rf.error_list(cx, "errors");
-        let interval = rf
-            .number_in(cx, "intervalSeconds", 0.0, MAX_INTERVAL_SECONDS)
-            .unwrap_or(1.0);
-        let max_attempts = rf.count(cx, "maxAttempts", 1_000_000).unwrap_or(3);
-        let backoff = match rf.number(cx, "multiplier") {
-            Some(m) if m < 1.0 => {
-                cx.issue(rf.path_of("multiplier"), "must be at least 1");
-                2.0
-            }
-            Some(m) => m,
-            None => 2.0,
-        };
-        let max_interval = rf.number_in(cx, "maxIntervalSeconds", 0.0, MAX_INTERVAL_SECONDS);
-        out.push(RetryPolicy {
-            errors,
-            condition: None,
-            interval_seconds: interval,
-            max_attempts,
-            backoff_rate: backoff,
-            max_interval_seconds: max_interval,
-        });
-    }
-    out
+            errors: "errors",
+            interval: "intervalSeconds",
+            max_attempts: "maxAttempts",
+            backoff: "multiplier",
+            max_interval: "maxIntervalSeconds",
+            default_backoff: 2.0,
+        },
+    )
 }
 
 fn catches(
