@@ -4,17 +4,17 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use flowgate::dialects::alibaba::{cloudflow, fdl};
 use flowgate::invoke::InvokeError;
-use flowgate::model::execution::FlowKey;
 use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
 use serde_json::{json, Value};
-use support::{fast_config, function_error, output, request, scripted, with_bindings, TestEngine};
+use support::{
+    assert_issue, fast_config, function_error, output, request, scripted, with_bindings, TestEngine,
+};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -40,29 +40,8 @@ fn issues(text: &str) -> Vec<DefinitionIssue> {
     cloudflow::compile_text("wf", text).expect_err("the definition must be rejected")
 }
 
-#[track_caller]
-fn assert_issue(issues: &[DefinitionIssue], path: &str, needle: &str) {
-    assert!(
-        issues
-            .iter()
-            .any(|i| i.path == path && i.message.contains(needle)),
-        "expected an issue at {path} mentioning {needle:?}, got {issues:#?}"
-    );
-}
-
 async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> FlowRecord {
-    let now = chrono::Utc::now();
-    let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        key: FlowKey::new("alibaba", flow.name.clone()),
-        dialect: "alibaba".into(),
-        definition: Arc::from(text),
-        flow: Arc::new(flow),
-        created: now,
-        modified: now,
-        metadata: Value::Null,
-    };
-    t.engine.create_flow(rec).await.expect("create flow")
+    t.deploy_compiled(flow, text, "alibaba", "alibaba").await
 }
 
 async fn run_text(t: &TestEngine, name: &str, text: &str, input: Value) -> ExecutionRecord {

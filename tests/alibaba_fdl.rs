@@ -10,7 +10,6 @@ use flowgate::dialects::alibaba::error_names;
 use flowgate::dialects::alibaba::fdl;
 use flowgate::invoke::mock::{MockInvoker, MockResponse};
 use flowgate::invoke::{FunctionBinding, Invocation, InvokeError};
-use flowgate::model::execution::FlowKey;
 use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
@@ -49,18 +48,7 @@ fn issues(text: &str) -> Vec<DefinitionIssue> {
 }
 
 async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> FlowRecord {
-    let now = chrono::Utc::now();
-    let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        key: FlowKey::new("alibaba", flow.name.clone()),
-        dialect: "alibaba".into(),
-        definition: Arc::from(text),
-        flow: Arc::new(flow),
-        created: now,
-        modified: now,
-        metadata: Value::Null,
-    };
-    t.engine.create_flow(rec).await.expect("create flow")
+    t.deploy_compiled(flow, text, "alibaba", "alibaba").await
 }
 
 async fn run_text(t: &TestEngine, name: &str, text: &str, input: Value) -> ExecutionRecord {

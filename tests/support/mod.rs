@@ -55,13 +55,25 @@ impl TestEngine {
         let text = flow.to_string();
         let compiled = flowgate::canonical::compile(&text)
             .unwrap_or_else(|issues| panic!("flow does not compile: {issues:?}"));
+        self.deploy_compiled(compiled, &text, "test", "canonical")
+            .await
+    }
+
+    /// Deploys a flow some dialect compiled from `text`.
+    pub async fn deploy_compiled(
+        &self,
+        flow: flowgate::model::Flow,
+        text: &str,
+        namespace: &str,
+        dialect: &str,
+    ) -> FlowRecord {
         let now = chrono::Utc::now();
         let rec = FlowRecord {
             id: uuid::Uuid::new_v4().to_string(),
-            key: FlowKey::new("test", compiled.name.clone()),
-            dialect: "canonical".into(),
-            definition: Arc::from(text.as_str()),
-            flow: Arc::new(compiled),
+            key: FlowKey::new(namespace, flow.name.clone()),
+            dialect: dialect.into(),
+            definition: Arc::from(text),
+            flow: Arc::new(flow),
             created: now,
             modified: now,
             metadata: Value::Null,
