@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -29,9 +29,12 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
-/// The app: `/_flowgate/health` plus every dialect's routes.
+/// The app: `/_flowgate/health`, `/_flowgate/outbox` (GET lists, DELETE empties) plus every
+/// dialect's routes.
 pub fn app(state: AppState, dialects: &[Box<dyn Dialect>]) -> Router {
-    let mut router = Router::new().route("/_flowgate/health", get(health));
+    let mut router = Router::new()
+        .route("/_flowgate/health", get(health))
+        .route("/_flowgate/outbox", get(outbox_list).delete(outbox_clear));
     for d in dialects {
         router = d.routes(router);
     }
@@ -44,6 +47,30 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "running_executions": state.engine.running_count(),
     }))
+}
+
+/// Filters of `GET /_flowgate/outbox`: exact `resource` and queue/topic `name`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct OutboxFilter {
+    resource: Option<String>,
+    name: Option<String>,
+}
+
+/// `GET /_flowgate/outbox`: the messages MNS tasks sent, oldest first.
+async fn outbox_list(
+    State(state): State<AppState>,
+    Query(filter): Query<OutboxFilter>,
+) -> impl IntoResponse {
+    let messages = state
+        .engine
+        .outbox()
+        .list(filter.resource.as_deref(), filter.name.as_deref());
+    Json(json!({ "messages": messages }))
+}
+
+/// `DELETE /_flowgate/outbox`: empties the outbox.
+async fn outbox_clear(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({ "deleted": state.engine.outbox().clear() }))
 }
 
 async fn not_found() -> impl IntoResponse {

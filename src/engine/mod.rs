@@ -75,4 +75,9 @@ impl Engine {
     pub fn running_count(&self) -> usize {
         self.inner.live.len()
     }
+
+    /// The messages MNS tasks sent to the built-in outbox (see `crate::invoke::services`).
+    pub fn outbox(&self) -> &Arc<crate::invoke::services::Outbox> {
+        self.inner.functions.outbox()
+    }
 }

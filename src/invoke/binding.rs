@@ -5,7 +5,8 @@
 //! Flows name their functions by cloud identifiers (`acs:fc:::services/trip/functions/bookFlight`,
 //! `urn:fss:cn-north-4:p:function:default:validate:latest`) that mean nothing on the machine the
 //! gateway runs on, so each binding says which targets it answers for and how to call them
-//! (a scripted mock or an HTTP endpoint). See `docs/functions.md` for the user documentation.
+//! (a scripted mock, an HTTP endpoint or a local command). See `docs/functions.md` for the user
+//! documentation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::command::CommandInvoker;
 use super::http::HttpInvoker;
 use super::mock::{parse_attempts, MockInvoker};
 use super::Invoker;
@@ -22,7 +24,10 @@ use super::Invoker;
 /// function timeout.
 pub const DEFAULT_HTTP_TIMEOUT_SECONDS: f64 = 60.0;
 
-/// How a binding calls its function (`invoker = "mock"` or `invoker = "http"`).
+/// Timeout of a command binding that sets no `timeout_seconds`: one minute, as for HTTP.
+pub const DEFAULT_COMMAND_TIMEOUT_SECONDS: f64 = 60.0;
+
+/// How a binding calls its function (`invoker = "mock"`, `"http"` or `"command"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InvokerKind {
@@ -30,6 +35,8 @@ pub enum InvokerKind {
     Mock,
     /// A JSON POST to an HTTP endpoint ([`HttpInvoker`]): the real function runs elsewhere.
     Http,
+    /// A local program run per call ([`CommandInvoker`]): event on stdin, result on stdout.
+    Command,
 }
 
 /// One `[[functions]]` entry of the configuration: which task targets it answers for and how
@@ -49,8 +56,9 @@ pub struct FunctionConfig {
     /// The endpoint of an `http` binding (`http://` or `https://`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// The longest an `http` call may take, in seconds (default
-    /// [`DEFAULT_HTTP_TIMEOUT_SECONDS`]); a shorter task timeout wins.
+    /// The longest an `http` or `command` call may take, in seconds (default
+    /// [`DEFAULT_HTTP_TIMEOUT_SECONDS`], [`DEFAULT_COMMAND_TIMEOUT_SECONDS`]); a shorter task
+    /// timeout wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<f64>,
     /// Extra request headers of an `http` binding (authorization, routing).
@@ -59,6 +67,19 @@ pub struct FunctionConfig {
     /// The scripted answers of a `mock` binding, first match wins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responses: Vec<MockResponse>,
+    /// The program of a `command` binding: a name looked up in `PATH`, or a path (relative
+    /// paths with a `/` are resolved against the gateway's current directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The arguments of a `command` binding's program.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment variables of a `command` binding's program.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The directory a `command` binding's program runs in (default: the gateway's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
 }
 
 /// One scripted answer of a mock function, in the spirit of AWS Step Functions Local's
@@ -217,18 +238,49 @@ pub fn validate(functions: &[FunctionConfig]) -> Vec<(String, String)> {
                         }
                     }
                 }
-                if let Some(t) = f.timeout_seconds {
-                    if t.is_nan() || t <= 0.0 || Duration::try_from_secs_f64(t).is_err() {
-                        problems.push((
-                            at("timeout_seconds"),
-                            format!("must be a positive number of seconds (got {t})"),
-                        ));
-                    }
-                }
+                check_timeout(f, &at, &mut problems);
                 for (name, value) in &f.headers {
                     if let Err(m) = super::http::check_header(name, value) {
                         problems.push((at(&format!("headers.{name}")), m));
                     }
+                }
+                if !f.responses.is_empty() {
+                    problems.push((at("responses"), "only used by a mock invoker".to_string()));
+                }
+                reject_command_keys(f, &at, &mut problems);
+            }
+            InvokerKind::Command => {
+                match &f.command {
+                    None => {
+                        problems.push((at("command"), "required by a command invoker".to_string()))
+                    }
+                    Some(c) => {
+                        if let Err(m) = super::command::check_text("the command", c, false) {
+                            problems.push((at("command"), m));
+                        }
+                    }
+                }
+                for (k, a) in f.args.iter().enumerate() {
+                    if let Err(m) = super::command::check_text("an argument", a, true) {
+                        problems.push((at(&format!("args[{k}]")), m));
+                    }
+                }
+                for (name, value) in &f.env {
+                    if let Err(m) = super::command::check_env(name, value) {
+                        problems.push((at(&format!("env.{name}")), m));
+                    }
+                }
+                if let Some(d) = &f.working_dir {
+                    if let Err(m) = super::command::check_text("the working directory", d, false) {
+                        problems.push((at("working_dir"), m));
+                    }
+                }
+                check_timeout(f, &at, &mut problems);
+                if f.url.is_some() {
+                    problems.push((at("url"), "only used by an http invoker".to_string()));
+                }
+                if !f.headers.is_empty() {
+                    problems.push((at("headers"), "only used by an http invoker".to_string()));
                 }
                 if !f.responses.is_empty() {
                     problems.push((at("responses"), "only used by a mock invoker".to_string()));
@@ -261,23 +313,58 @@ pub fn validate(functions: &[FunctionConfig]) -> Vec<(String, String)> {
                         _ => {}
                     }
                 }
-                for field in ["url", "timeout_seconds"] {
-                    let set = if field == "url" {
-                        f.url.is_some()
-                    } else {
-                        f.timeout_seconds.is_some()
-                    };
-                    if set {
-                        problems.push((at(field), "only used by an http invoker".to_string()));
-                    }
+                if f.url.is_some() {
+                    problems.push((at("url"), "only used by an http invoker".to_string()));
+                }
+                if f.timeout_seconds.is_some() {
+                    problems.push((
+                        at("timeout_seconds"),
+                        "only used by an http or command invoker".to_string(),
+                    ));
                 }
                 if !f.headers.is_empty() {
                     problems.push((at("headers"), "only used by an http invoker".to_string()));
                 }
+                reject_command_keys(f, &at, &mut problems);
             }
         }
     }
     problems
+}
+
+/// Checks `timeout_seconds` of an http or command binding.
+fn check_timeout(
+    f: &FunctionConfig,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Vec<(String, String)>,
+) {
+    if let Some(t) = f.timeout_seconds {
+        if t.is_nan() || t <= 0.0 || Duration::try_from_secs_f64(t).is_err() {
+            problems.push((
+                at("timeout_seconds"),
+                format!("must be a positive number of seconds (got {t})"),
+            ));
+        }
+    }
+}
+
+/// Reports the keys of a command binding set on another kind of binding.
+fn reject_command_keys(
+    f: &FunctionConfig,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Vec<(String, String)>,
+) {
+    let set = [
+        ("command", f.command.is_some()),
+        ("args", !f.args.is_empty()),
+        ("env", !f.env.is_empty()),
+        ("working_dir", f.working_dir.is_some()),
+    ];
+    for (field, set) in set {
+        if set {
+            problems.push((at(field), "only used by a command invoker".to_string()));
+        }
+    }
 }
 
 /// Extracts the function name from a task target, so that one binding named `bookFlight`
@@ -382,6 +469,8 @@ pub struct FunctionRegistry {
     glob_patterns: Vec<(Glob, usize)>,
     exact_names: HashMap<String, usize>,
     glob_names: Vec<(Glob, usize)>,
+    /// Built-in service targets (`HTTP:Request`, MNS), consulted when no binding matches.
+    services: super::services::Services,
 }
 
 impl std::fmt::Debug for FunctionRegistry {
@@ -416,6 +505,29 @@ impl FunctionRegistry {
                         Ok(m) => Arc::new(m),
                         Err(m) => {
                             problems.push((format!("functions[{i}].responses"), m));
+                            continue;
+                        }
+                    }
+                }
+                InvokerKind::Command => {
+                    let program = f.command.as_deref().unwrap_or_default();
+                    let built = CommandInvoker::new(f.name.clone(), program).and_then(|c| {
+                        let secs = f.timeout_seconds.unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECONDS);
+                        let mut c = c
+                            .with_args(f.args.iter().cloned())?
+                            .with_timeout(Duration::from_secs_f64(secs));
+                        for (k, v) in &f.env {
+                            c = c.with_env(k, v)?;
+                        }
+                        if let Some(d) = &f.working_dir {
+                            c = c.with_working_dir(d);
+                        }
+                        Ok(c)
+                    });
+                    match built {
+                        Ok(c) => Arc::new(c),
+                        Err(m) => {
+                            problems.push((format!("functions[{i}].command"), m));
                             continue;
                         }
                     }
@@ -491,7 +603,9 @@ impl FunctionRegistry {
     /// 1. a binding with a `matches` entry equal to the whole target;
     /// 2. a binding with a `matches` glob matching the whole target (first in config order);
     /// 3. a binding whose `name` equals the function name extracted by [`function_name`];
-    /// 4. a binding whose `name` is a glob matching that function name (first in config order).
+    /// 4. a binding whose `name` is a glob matching that function name (first in config order);
+    /// 5. a built-in service target: `HTTP:Request`, `MNS:SendMessage` or an MNS queue/topic
+    ///    ARN (see [`super::services`]), so a binding always wins over a built-in.
     ///
     /// `None` when nothing matches (the engine reports the task's function as not found).
     pub fn resolve(&self, resource: &str) -> Option<&FunctionBinding> {
@@ -509,6 +623,13 @@ impl FunctionRegistry {
             .iter()
             .find(|(g, _)| g.matches(name))
             .map(|(_, i)| &self.bindings[*i])
+            .or_else(|| self.services.resolve(resource))
+    }
+
+    /// The outbox of the built-in MNS target: messages sent by MNS tasks that no binding
+    /// matched (see [`super::services`]).
+    pub fn outbox(&self) -> &Arc<super::services::Outbox> {
+        self.services.outbox()
     }
 
     /// The bindings in config order, e.g. to list them in diagnostics.
@@ -560,6 +681,11 @@ mod tests {
             "acs:fc:::functions/a/b/c"
         );
         assert_eq!(function_name("acs:fnf:::flow/sub"), "acs:fnf:::flow/sub");
+        // MNS targets are not functions: bind them by the whole ARN (`matches` or `name`).
+        assert_eq!(
+            function_name("acs:mns:::/queues/orders/messages"),
+            "acs:mns:::/queues/orders/messages"
+        );
         assert_eq!(
             function_name("urn:fss:r:p:workflow:default:wf:latest"),
             "urn:fss:r:p:workflow:default:wf:latest"

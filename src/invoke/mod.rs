@@ -3,8 +3,10 @@
 //! `[[functions]]` bindings of the configuration.
 
 pub mod binding;
+pub mod command;
 pub mod http;
 pub mod mock;
+pub mod services;
 
 use std::time::Duration;
 
