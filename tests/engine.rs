@@ -1158,3 +1158,137 @@ async fn a_child_execution_reports_its_result_to_the_parent_task_token() {
     );
     assert_eq!(output(&done), json!({"refused": "child says no"}));
 }
+
+fn subflow_parent(name: &str, mode: &str, child: &str) -> Value {
+    json!({"name": name, "root": {"start_at": "Call", "states": [
+        {"name": "Call", "type": "task", "resource": "flow", "mode": mode,
+         "parameters": {"flow": child, "input.$": "$input", "execution_name.$": "$input.run"},
+         "catch": [{"errors": ["Denied"], "next": "Refused"},
+                   {"errors": ["sys.Flow.FlowNotExists", "sys.Flow.ExecutionAlreadyExists"], "next": "StartFailed"}],
+         "end": true},
+        {"name": "Refused", "type": "pass", "output": {"refused.$": "$input.cause"}, "end": true},
+        {"name": "StartFailed", "type": "pass", "output": {"start_failed.$": "$input.error"}, "end": true}
+    ]}})
+}
+
+#[tokio::test]
+async fn a_subflow_runs_to_its_end_and_its_output_or_error_comes_back() {
+    let t = engine(notify_mock(), fast_config());
+    t.deploy(pass_flow("kid")).await;
+    t.deploy(
+        json!({"name": "bad_kid", "root": {"start_at": "F", "states": [
+        {"name": "F", "type": "fail", "error": "Denied", "cause": "kid says no"}]}}),
+    )
+    .await;
+    let sync = t.deploy(subflow_parent("p_sync", "sync", "kid")).await;
+    let rec = t.run(&sync, json!({"who": "ann", "run": "r1"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    assert_eq!(output(&rec), json!({"greeting": "hello ann", "step": "B"}));
+
+    let again = t.run(&sync, json!({"who": "ann", "run": "r1"})).await;
+    assert_eq!(
+        output(&again),
+        json!({"start_failed": "sys.Flow.ExecutionAlreadyExists"})
+    );
+
+    let failing = t.deploy(subflow_parent("p_bad", "sync", "bad_kid")).await;
+    let rec = t.run(&failing, json!({"run": "r2"})).await;
+    assert_eq!(
+        output(&rec),
+        json!({"refused": "kid says no"}),
+        "the child's error is catchable by name"
+    );
+
+    let missing = t
+        .deploy(subflow_parent("p_missing", "sync", "nobody"))
+        .await;
+    let rec = t.run(&missing, json!({"run": "r3"})).await;
+    assert_eq!(
+        output(&rec),
+        json!({"start_failed": "sys.Flow.FlowNotExists"})
+    );
+}
+
+#[tokio::test]
+async fn a_subflow_can_answer_at_once_or_complete_the_parent_through_its_token() {
+    let t = engine(notify_mock(), fast_config());
+    let kid = t.deploy(pass_flow("kid2")).await;
+    let rr = t
+        .deploy(subflow_parent("p_rr", "request_response", "kid2"))
+        .await;
+    let rec = t.run(&rr, json!({"who": "bo", "run": "k1"})).await;
+    assert_eq!(output(&rec)["flow"], json!("kid2"));
+    assert_eq!(output(&rec)["execution_name"], json!("k1"));
+    let child = t.engine.find_execution(&kid, "k1").await.unwrap();
+    let child = t
+        .engine
+        .wait_execution(&child.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(child.status, ExecutionStatus::Succeeded);
+    assert_eq!(child.metadata["ParentExecutionId"], json!(rec.id));
+
+    let cb = t
+        .deploy(subflow_parent("p_cb", "wait_for_callback", "kid2"))
+        .await;
+    let rec = t.run(&cb, json!({"who": "cy", "run": "k2"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        output(&rec),
+        json!({"greeting": "hello cy", "step": "B"}),
+        "the child completed the parent's task"
+    );
+}
+
+#[tokio::test]
+async fn a_subflow_of_another_namespace_runs_on_the_same_engine() {
+    let t = engine(json!([]), fast_config());
+    let text = pass_flow("hw").to_string();
+    let flow = flowgate::canonical::compile(&text).unwrap();
+    t.deploy_compiled(flow, &text, "huawei/p1", "huawei").await;
+    let parent = t
+        .deploy(subflow_parent("p_x", "sync", "huawei/p1/hw"))
+        .await;
+    let rec = t.run(&parent, json!({"who": "dee", "run": "x1"})).await;
+    assert_eq!(output(&rec), json!({"greeting": "hello dee", "step": "B"}));
+}
+
+#[tokio::test]
+async fn stopping_a_parent_that_waits_for_a_subflow_stops_the_child() {
+    let t = engine(
+        json!([]),
+        EngineConfig {
+            time_scale: 1.0,
+            ..fast_config()
+        },
+    );
+    let slow = t
+        .deploy(
+            json!({"name": "slow_kid", "root": {"start_at": "W", "states": [
+            {"name": "W", "type": "wait", "seconds": 3600, "end": true}]}}),
+        )
+        .await;
+    let parent = t.deploy(subflow_parent("p_stop", "sync", "slow_kid")).await;
+    let started = t
+        .engine
+        .start(request(&parent, None, json!({"run": "s1"})))
+        .await
+        .unwrap();
+    let child = loop {
+        if let Ok(c) = t.engine.find_execution(&slow, "s1").await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    t.engine.stop(&started.record.id, None, None).await.unwrap();
+    let child = t
+        .engine
+        .wait_execution(&child.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        child.status,
+        ExecutionStatus::Stopped,
+        "the child was stopped with its parent"
+    );
+}

@@ -20,6 +20,9 @@ pub const FUNCTION_NOT_FOUND: &str = "sys.FunctionNotFound";
 /// Prefix of invocation failures that are not the function's own error: `sys.Invoke.<Code>`
 /// (for example `sys.Invoke.Throttled`, `sys.Invoke.Unknown`).
 pub const INVOKE_PREFIX: &str = "sys.Invoke.";
+/// Prefix of failures to start a sub-flow: `sys.Flow.<Code>` (`sys.Flow.FlowNotExists`,
+/// `sys.Flow.ExecutionAlreadyExists`, ...).
+pub const FLOW_PREFIX: &str = "sys.Flow.";
 /// A Fail state that names no error.
 pub const FAIL: &str = "sys.Fail";
 /// The whole execution ran past its timeout.

@@ -122,6 +122,10 @@ pub enum StateKind {
     Fail(FailSpec),
 }
 
+/// The reserved task target that starts an execution of another flow. Its event is
+/// `{"flow": "<name>" | "<namespace>/<name>", "execution_name"?: "<name>", "input"?: {...}}`.
+pub const SUBFLOW_RESOURCE: &str = "flow";
+
 /// A Task state: what to call and how to wait for it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +166,8 @@ pub enum TaskMode {
     RequestResponse,
     /// Call with a task token, then wait until the token is reported succeeded or failed.
     WaitForCallback,
+    /// Start the work and wait until it finishes (a sub-flow run to its end).
+    Sync,
 }
 
 /// A number given either literally or as an expression over the state's effective input.

@@ -3,5 +3,6 @@
 
 pub(crate) mod choice;
 pub(crate) mod fanout;
+pub(crate) mod subflow;
 pub(crate) mod task;
 pub(crate) mod wait;

@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::callbacks::{self, CallbackOutcome, Report};
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
 use crate::engine::scope::{eval_template, Frame, KindOutcome};
+use crate::engine::states::subflow;
 use crate::engine::states::wait::amount;
 use crate::invoke::{Invocation, InvokeError};
 use crate::model::error_names;
 use crate::model::expr::Vars;
-use crate::model::flow::{State, TaskMode, TaskSpec};
+use crate::model::flow::{State, TaskMode, TaskSpec, SUBFLOW_RESOURCE};
 use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
 use crate::store::{TaskTokenRecord, TokenState};
 
@@ -39,7 +40,7 @@ pub(crate) async fn run<'a>(
                 .map(str::to_string)
                 .unwrap_or_else(callbacks::new_token),
         ),
-        TaskMode::RequestResponse => None,
+        TaskMode::RequestResponse | TaskMode::Sync => None,
     };
     let info = StateInfo {
         task_token: token.as_deref(),
@@ -79,12 +80,20 @@ pub(crate) async fn run<'a>(
             },
         )
         .await?;
-    let Some(binding) = ctx.engine.functions.resolve(&spec.resource) else {
-        let err = ExecError::new(
-            error_names::FUNCTION_NOT_FOUND,
-            format!("no [[functions]] binding matches '{}'", spec.resource),
-        );
-        return fail(ctx, &state.label, cause, err).await;
+    let is_subflow = spec.resource == SUBFLOW_RESOURCE;
+    let binding = if is_subflow {
+        None
+    } else {
+        match ctx.engine.functions.resolve(&spec.resource) {
+            Some(b) => Some(b),
+            None => {
+                let err = ExecError::new(
+                    error_names::FUNCTION_NOT_FOUND,
+                    format!("no [[functions]] binding matches '{}'", spec.resource),
+                );
+                return fail(ctx, &state.label, cause, err).await;
+            }
+        }
     };
     let waiter = match &token {
         None => None,
@@ -130,8 +139,14 @@ pub(crate) async fn run<'a>(
         task_token: token.clone(),
         timeout,
     };
+    let work = async {
+        match binding {
+            Some(b) => b.invoker.invoke(&call).await.map_err(invoke_error),
+            None => subflow::call(ctx, spec.mode, &call.event, token.as_deref()).await,
+        }
+    };
     let called = tokio::select! {
-        r = binding.invoker.invoke(&call) => Some(r),
+        r = work => Some(r),
         _ = sleep_until(deadline) => None,
         _ = cancel.cancelled() => {
             release(ctx, token.as_deref()).await;
@@ -146,7 +161,7 @@ pub(crate) async fn run<'a>(
         }
         Some(Err(e)) => {
             release(ctx, token.as_deref()).await;
-            return fail(ctx, &state.label, cause, invoke_error(e)).await;
+            return fail(ctx, &state.label, cause, e).await;
         }
         Some(Ok(v)) => v,
     };
