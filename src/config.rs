@@ -98,6 +98,10 @@ pub struct Config {
     /// action; a tripped one answers the dialect's throttling error.
     #[serde(default)]
     pub rate_limits: Vec<crate::ratelimit::RateLimitConfig>,
+    /// A mock file of test cases (JSON or YAML, docs/functions.md "Mock test cases"); an
+    /// execution whose input has `flowgate_test_case` answers its tasks from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -115,6 +119,7 @@ impl Default for Config {
             flows: FlowsConfig::default(),
             log: LogConfig::default(),
             rate_limits: Vec::new(),
+            mock_file: None,
         }
     }
 }
@@ -466,6 +471,14 @@ impl Config {
                 .into_iter()
                 .map(Problem::from),
         );
+        if let Some(p) = &self.mock_file {
+            if !p.is_file() {
+                out.push(Problem::new(
+                    "mock_file",
+                    format!("{} is not a readable file", p.display()),
+                ));
+            }
+        }
 
         // Store.
         if let (StoreKind::Memory, Some(p)) = (self.store.kind, &self.store.path) {

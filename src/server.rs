@@ -93,11 +93,15 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    Ok(Engine::new(
-        config.engine.clone(),
-        Arc::new(store),
-        functions,
-    ))
+    let engine = Engine::new(config.engine.clone(), Arc::new(store), functions);
+    match &config.mock_file {
+        None => Ok(engine),
+        Some(path) => {
+            let cases = crate::invoke::testcases::TestCases::load(path)
+                .map_err(|problems| problems.join("\n"))?;
+            Ok(engine.with_test_cases(cases))
+        }
+    }
 }
 
 /// Why the server could not start.

@@ -124,6 +124,22 @@ impl Engine {
 
     // ----- executions -----
 
+    /// Takes the test-case field out of the input and checks the case exists for the flow.
+    fn test_case(&self, req: &mut StartRequest) -> Result<Option<String>, ApiError> {
+        let Some(case) = crate::invoke::testcases::take_test_case(&mut req.input) else {
+            return Ok(None);
+        };
+        if !self.inner.test_cases.has_case(&req.flow.key.name, &case) {
+            return Err(ApiError::InvalidArgument {
+                message: format!(
+                    "the mock file has no test case '{case}' for flow '{}'",
+                    req.flow.key.name
+                ),
+            });
+        }
+        Ok(Some(case))
+    }
+
     fn check_payload(&self, v: &Value) -> Result<(), ApiError> {
         let limit = self.inner.config.max_payload_bytes;
         let size = serialized_len(v);
@@ -158,6 +174,7 @@ impl Engine {
             metadata: std::mem::take(&mut req.metadata),
             retry_point: None,
             callback_token: req.callback_token.take(),
+            test_case: None,
         };
         let first = Event {
             id: 1,
@@ -174,11 +191,13 @@ impl Engine {
     /// as it is (`existing`); a finished one is `ExecutionAlreadyExists`.
     pub async fn start(&self, mut req: StartRequest) -> Result<Started, ApiError> {
         self.check_payload(&req.input)?;
+        let case = self.test_case(&mut req)?;
         let name = req
             .name
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (record, first) = self.new_record(&mut req, name);
+        let (mut record, first) = self.new_record(&mut req, name);
+        record.test_case = case;
         match self
             .inner
             .store
@@ -214,12 +233,14 @@ impl Engine {
         unique_suffix: bool,
     ) -> Result<ExecutionRecord, ApiError> {
         self.check_payload(&req.input)?;
+        let case = self.test_case(&mut req)?;
         let name = match (&req.name, unique_suffix) {
             (Some(n), true) => format!("{n}:{}", uuid::Uuid::new_v4()),
             (Some(n), false) => n.clone(),
             (None, _) => uuid::Uuid::new_v4().to_string(),
         };
-        let (record, first) = self.new_record(&mut req, name);
+        let (mut record, first) = self.new_record(&mut req, name);
+        record.test_case = case;
         let launch = runner::prepare(&self.inner, &record, req.flow.flow.clone(), None);
         match self
             .inner

@@ -69,6 +69,8 @@ pub(crate) struct ExecCtx {
     pub(crate) root_cancel: CancellationToken,
     /// A parent task's token this execution reports its result to when it ends.
     pub(crate) callback_token: Option<String>,
+    /// The mock test case the execution's tasks answer from.
+    pub(crate) test_case: Option<String>,
     pub(crate) abort: Mutex<Option<Abort>>,
     pub(crate) global: Mutex<Value>,
     /// The top-level state that failed, and its raw input (where a retry starts again).
@@ -96,6 +98,7 @@ impl ExecCtx {
         started: Timestamp,
         first_event_id: u64,
         callback_token: Option<String>,
+        test_case: Option<String>,
     ) -> Self {
         ExecCtx {
             engine,
@@ -107,6 +110,7 @@ impl ExecCtx {
             started,
             root_cancel: CancellationToken::new(),
             callback_token,
+            test_case,
             abort: Mutex::new(None),
             global: Mutex::new(Value::Object(Map::new())),
             failed_at: Mutex::new(None),

@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) live: DashMap<String, runner::LiveExecution, ahash::RandomState>,
     pub(crate) callbacks: callbacks::Waiters,
+    pub(crate) test_cases: crate::invoke::testcases::TestCases,
 }
 
 impl Engine {
@@ -57,8 +58,17 @@ impl Engine {
                 config,
                 live: DashMap::default(),
                 callbacks: callbacks::Waiters::default(),
+                test_cases: Default::default(),
             }),
         }
+    }
+
+    /// The same engine with mock test cases loaded (call before the engine is shared).
+    pub fn with_test_cases(mut self, cases: crate::invoke::testcases::TestCases) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("test cases are set before the engine is shared")
+            .test_cases = cases;
+        self
     }
 
     /// The store the engine commits to.

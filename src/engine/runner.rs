@@ -99,6 +99,7 @@ pub(crate) fn prepare(
         record.started,
         record.event_count,
         record.callback_token.clone(),
+        record.test_case.clone(),
     ));
     Launch { ctx, start }
 }

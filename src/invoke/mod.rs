@@ -7,6 +7,7 @@ pub mod command;
 pub mod http;
 pub mod mock;
 pub mod services;
+pub mod testcases;
 
 use std::time::Duration;
 

@@ -157,6 +157,9 @@ pub struct ExecutionRecord {
     /// A task token of another execution that gets this one's result when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_token: Option<String>,
+    /// The mock test case the execution runs under (its tasks answer from the mock file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<String>,
 }
 
 /// A top-level state and its raw input, from which a failed execution can run again.

@@ -81,7 +81,8 @@ pub(crate) async fn run<'a>(
         )
         .await?;
     let is_subflow = spec.resource == SUBFLOW_RESOURCE;
-    let binding = if is_subflow {
+    let mocked = !is_subflow && ctx.test_case.is_some();
+    let binding = if is_subflow || mocked {
         None
     } else {
         match ctx.engine.functions.resolve(&spec.resource) {
@@ -140,9 +141,15 @@ pub(crate) async fn run<'a>(
         timeout,
     };
     let work = async {
-        match binding {
-            Some(b) => b.invoker.invoke(&call).await.map_err(invoke_error),
-            None => subflow::call(ctx, spec.mode, &call.event, token.as_deref()).await,
+        match (binding, &ctx.test_case) {
+            (Some(b), _) => b.invoker.invoke(&call).await.map_err(invoke_error),
+            (None, Some(case)) if mocked => ctx
+                .engine
+                .test_cases
+                .answer(&ctx.flow_key.name, case, name, call.attempt)
+                .await
+                .map_err(invoke_error),
+            (None, _) => subflow::call(ctx, spec.mode, &call.event, token.as_deref()).await,
         }
     };
     let called = tokio::select! {
