@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use flowgate::dialects::alibaba::{cloudflow, fdl};
 use flowgate::invoke::InvokeError;
-use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
+use flowgate::model::flow::{
+    Amount, DefinitionIssue, Flow, StateKind, TaskMode, TaskSpec, SUBFLOW_RESOURCE,
+};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
 use serde_json::{json, Value};
@@ -686,4 +688,178 @@ States:
     let found = fdl::compile_definition("wf", "Type: StateMachine\nStates: [\n").unwrap_err();
     assert_eq!(found.len(), 1);
     assert!(found[0].message.contains("line "), "{found:?}");
+}
+
+// ----- FNF:StartExecution: the canonical sub-flow target -----
+
+#[tokio::test]
+async fn start_execution_in_all_three_task_modes() {
+    let text = fixture!("cf_start_execution.yaml");
+    let flow = compile("cf-parent", text);
+    assert_canonical_round_trip(&flow);
+    let tasks: Vec<&TaskSpec> = flow
+        .root
+        .states
+        .iter()
+        .map(|s| match &s.kind {
+            StateKind::Task(t) => t,
+            other => panic!("a task, not {other:?}"),
+        })
+        .collect();
+    assert!(tasks.iter().all(|t| t.resource == SUBFLOW_RESOURCE));
+    assert_eq!(
+        tasks.iter().map(|t| t.mode).collect::<Vec<_>>(),
+        vec![
+            TaskMode::RequestResponse,
+            TaskMode::Sync,
+            TaskMode::WaitForCallback
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(tasks[0].parameters.as_ref().unwrap()).unwrap(),
+        json!({
+            "flow": "cf-child",
+            "input": {"value.$": "$input.value"},
+            "execution_name.$": "format(\"{}-start\", $input.name)"
+        })
+    );
+    assert_eq!(
+        serde_json::to_value(tasks[0].result_selector.as_ref().unwrap()).unwrap(),
+        json!({
+            "FlowName.$": "$result.flow",
+            "ExecutionName.$": "$result.execution_name",
+            "RequestID.$": "$result.execution_id"
+        })
+    );
+    // A dynamic ARN: the part after `flow/` at run time.
+    assert_eq!(
+        serde_json::to_value(tasks[1].parameters.as_ref().unwrap()).unwrap(),
+        json!({
+            "flow.$": "get(split($input.arn, \"flow/\"), 1) | $input.arn",
+            "input": {"value.$": "$input.value"}
+        })
+    );
+    assert!(tasks[1].result_selector.is_none());
+    assert!(tasks[2].result_selector.is_none());
+    assert!(tasks.iter().all(|t| !t.result_must_be_object));
+
+    let t = with_bindings(vec![], fast_config());
+    let child_text = fixture!("cf_child_echo.yaml");
+    deploy(&t, compile("cf-child", child_text), child_text).await;
+    let rec = run_text(
+        &t,
+        "cf-parent",
+        text,
+        json!({"name": "n1", "value": "v", "arn": "acs:fnf:cn-hangzhou::flow/cf-child"}),
+    )
+    .await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    let out = output(&rec);
+    assert_eq!(out["started"]["FlowName"], json!("cf-child"));
+    assert_eq!(out["started"]["ExecutionName"], json!("n1-start"));
+    let id = out["started"]["RequestID"].as_str().unwrap().to_string();
+    let child = t
+        .engine
+        .wait_execution(&id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(child.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&child), json!({"echoed": "v"}));
+    // WaitForSystemCallback and WaitForCustomCallback: the child's result.
+    assert_eq!(out["sync"], json!({"echoed": "v"}));
+    assert_eq!(out["callback"], json!({"echoed": "v!"}));
+}
+
+#[tokio::test]
+async fn start_execution_errors_are_fnf_names() {
+    let text = r#"
+Type: StateMachine
+SpecVersion: v1
+Name: starter
+StartAt: Start
+States:
+  - Type: Task
+    Name: Start
+    Action: FNF:StartExecution
+    TaskMode: WaitForSystemCallback
+    Parameters:
+      resourceArn.$: $Input.arn
+      executionName: fixed
+    Catch:
+      - Errors: [fnf.ExecutionAlreadyExists, fnf.FlowNotExists, AuditUnknown]
+        Next: Caught
+    End: true
+  - Type: Pass
+    Name: Caught
+    End: true
+"#;
+    let child = r#"
+Type: StateMachine
+SpecVersion: v1
+Name: failing
+StartAt: F
+States:
+  - Type: Fail
+    Name: F
+    Code: AuditUnknown
+    Detail: no audit
+"#;
+    let t = with_bindings(vec![], fast_config());
+    deploy(&t, compile("cf-child", fixture!("cf_child_echo.yaml")), "").await;
+    deploy(&t, compile("failing", child), child).await;
+    let flow = deploy(&t, compile("starter", text), text).await;
+    // Not an ARN: the value itself is the flow name.
+    let rec = t.run(&flow, json!({"arn": "cf-child"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    assert_eq!(output(&rec), json!({"echoed": null}));
+    // The same name again, a missing flow, a failing child: caught with vendor codes.
+    for (arn, code) in [
+        ("acs:fnf:::flow/cf-child", "fnf.ExecutionAlreadyExists"),
+        ("acs:fnf:::flow/missing", "fnf.FlowNotExists"),
+        ("acs:fnf:::flow/failing", "AuditUnknown"),
+    ] {
+        let rec = t.run(&flow, json!({"arn": arn})).await;
+        assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+        assert_eq!(output(&rec)["Code"], json!(code), "{arn}");
+    }
+}
+
+#[test]
+fn start_execution_parameter_errors() {
+    let text = r#"
+Type: StateMachine
+SpecVersion: v1
+Name: wf
+StartAt: A
+States:
+  - Type: Task
+    Name: A
+    Action: FNF:StartExecution
+    Parameters:
+      resourceArn: acs:fc:::functions/f
+      executionName: x
+      executionName.$: $Input.n
+      Input: {}
+    Next: B
+  - Type: Task
+    Name: B
+    Action: FNF:StartExecution
+    Parameters:
+      input: not-a-map
+    End: true
+"#;
+    let found = issues(text);
+    assert_issue(
+        &found,
+        "States[0].Parameters.resourceArn",
+        "is not a flow ARN",
+    );
+    assert_issue(&found, "States[0].Parameters.executionName.$", "not both");
+    assert_issue(
+        &found,
+        "States[0].Parameters.Input",
+        "unknown field 'Input'",
+    );
+    assert_issue(&found, "States[1].Parameters.resourceArn", "is required");
+    assert_issue(&found, "States[1].Parameters.input", "must be a mapping");
 }

@@ -10,7 +10,9 @@ use flowgate::dialects::alibaba::error_names;
 use flowgate::dialects::alibaba::fdl;
 use flowgate::invoke::mock::{MockInvoker, MockResponse};
 use flowgate::invoke::{FunctionBinding, Invocation, InvokeError};
-use flowgate::model::flow::{Amount, DefinitionIssue, Flow, StateKind, TaskMode};
+use flowgate::model::flow::{
+    Amount, ChoiceTarget, DefinitionIssue, Flow, StateKind, TaskMode, SUBFLOW_RESOURCE,
+};
 use flowgate::model::{EventKind, ExecutionRecord, ExecutionStatus};
 use flowgate::store::FlowRecord;
 use serde_json::{json, Value};
@@ -243,37 +245,48 @@ async fn parallel_branches_and_local_projection() {
 }
 
 #[tokio::test]
-async fn callback_task_passes_its_token_through_mappings_and_service_params() {
-    let (sub, b) = scripted("acs:fnf:::flow/subFlowTest", |_, _| returning(json!({})));
+async fn callback_sub_flow_gets_the_token_and_its_end_completes_the_task() {
+    let (callback, b) = scripted("callback", |call, _| {
+        returning(json!({"status": format!("done-{}", call.event["key"].as_str().unwrap())}))
+    });
     let t = with_bindings(vec![b], fast_config());
     let text = fixture!("fdl_parallel_main.yaml");
     let flow = compile("main", text);
+    assert_canonical_round_trip(&flow);
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!("a task");
     };
     assert_eq!(task.mode, TaskMode::WaitForCallback);
-    assert_eq!(task.resource, "acs:fnf:::flow/subFlowTest");
+    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert!(task.result_selector.is_none());
+    // `Input: $` is the step input, evaluated again as the event so that the token is real.
+    assert_eq!(
+        serde_json::to_value(task.parameters.as_ref().unwrap()).unwrap(),
+        json!({"flow": "subFlowTest", "input.$": "{\"task_token\": $context.state.task_token}"})
+    );
+    let sub_text = fixture!("fdl_parallel_subflow.yaml");
+    deploy(&t, compile("subFlowTest", sub_text), sub_text).await;
     let flow = deploy(&t, flow, text).await;
-    let started = t
-        .engine
-        .start(request(&flow, Some("e1"), json!({"x": 1})))
-        .await
-        .unwrap();
-    let token = token_of(&t, &started.record).await;
-    // serviceParams `Input: $` is the step input, built by inputMappings with the real token.
-    assert_eq!(sub.events(), vec![json!({"Input": {"task_token": token}})]);
-    t.engine
-        .report_success(&token, json!({"result": ["a", "b"]}))
-        .await
-        .unwrap();
-    let rec = t
-        .engine
-        .wait_execution(&started.record.id, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(rec.status, ExecutionStatus::Succeeded);
-    // The reported output is the task's local; the flow output is the flow local.
-    assert_eq!(output(&rec), json!({"result": ["a", "b"]}));
+    let rec = t.run(&flow, json!({"x": 1})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    let h = t.history(&rec).await;
+    let token = h
+        .iter()
+        .find(|e| e.kind == EventKind::TaskSubmitted)
+        .and_then(|e| e.detail.extra().task_token.clone())
+        .expect("the task had a token");
+    // The child got {task_token} as its input and handed it to both branches' functions.
+    let mut events = callback.events();
+    events.sort_by_key(|e| e["key"].to_string());
+    assert_eq!(
+        events,
+        vec![
+            json!({"key": "key1", "task_token": token}),
+            json!({"key": "key2", "task_token": token})
+        ]
+    );
+    // The child's end completed the task with the child's output (its local).
+    assert_eq!(output(&rec), json!({"result": ["done-key1", "done-key2"]}));
 }
 
 #[tokio::test]
@@ -360,32 +373,52 @@ async fn foreach_and_choice_loop_until_no_more_objects() {
 async fn choice_inline_steps_run_and_their_local_becomes_the_choice_output() {
     let (list, b1) = scripted("listObjects", list_objects);
     let (_, b2) = scripted("copyObjects", |_, _| returning(json!({})));
-    let (start, b3) = scripted("fnf:StartExecution", |_, _| {
-        function_error("fnf.ExecutionAlreadyExists", "exists")
-    });
-    let t = with_bindings(vec![b1, b2, b3], fast_config());
+    let t = with_bindings(vec![b1, b2], fast_config());
+    // The child already has a finished execution named run-2.
+    let child_text = fixture!("fdl_child_echo.yaml");
+    let child = deploy(&t, compile("echo_child", child_text), child_text).await;
+    let first = t
+        .engine
+        .start(request(&child, Some("run-2"), json!({"value": 0})))
+        .await
+        .unwrap();
+    let first = t
+        .engine
+        .wait_execution(&first.record.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(first.status, ExecutionStatus::Succeeded);
     // The same flow with a threshold the first listing reaches.
     let text = fixture!("fdl_oss_copy.yaml").replace(">= 4000", ">= 0");
+    let flow = compile("copy", &text);
+    let StateKind::Choice(choice) = &flow.root.states[2].kind else {
+        panic!("a choice");
+    };
+    let ChoiceTarget::Steps(inline) = &choice.rules[0].target else {
+        panic!("inline steps");
+    };
+    let StateKind::Task(task) = &inline.states[0].kind else {
+        panic!("a task");
+    };
+    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(
+        inline.states[0].catch[0].errors,
+        vec!["sys.Flow.ExecutionAlreadyExists"]
+    );
     let rec = run_text(
         &t,
         "copy",
         &text,
-        json!({"flow_name": "copy", "execution_name": "run-2"}),
+        json!({"flow_name": "echo_child", "execution_name": "run-2"}),
     )
     .await;
     assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
     assert_eq!(list.count(), 1);
-    let ev = start.events();
-    assert_eq!(ev.len(), 1);
-    assert_eq!(ev[0]["FlowName"], json!("copy"));
-    assert_eq!(ev[0]["ExecutionName"], json!("run-2"));
-    assert_eq!(ev[0]["Input"]["has_more"], json!(true));
-    assert_eq!(ev[0]["Input"]["small"], json!(["a", "b"]));
-    // The caught error (no errorMappings) is the task's local {error, cause}; the inline branch
-    // hands its local to the choice, whose output joins the flow local.
+    // The caught error (no errorMappings) is the task's local {error, cause} with the Alibaba
+    // name; the inline branch hands its local to the choice, whose output joins the flow local.
     let out = output(&rec);
-    assert_eq!(out["error"], json!("fnf.ExecutionAlreadyExists"));
-    assert_eq!(out["cause"], json!("exists"));
+    assert_eq!(out["error"], json!("fnf.ExecutionAlreadyExists"), "{out}");
+    assert!(out["cause"].as_str().unwrap().contains("run-2"), "{out}");
 }
 
 #[tokio::test]
@@ -424,22 +457,155 @@ async fn audit_child_waits_then_succeeds_or_fails_with_error_and_cause() {
     assert_eq!(rec.cause.as_deref(), Some("unknown error occurs"));
 }
 
+/// The subflow-best-practice pair (spec §6.7): `audit_child` deployed next to its parent.
+async fn audit_pair(audit: Value) -> (TestEngine, Arc<Scripted>, FlowRecord) {
+    let (notify, b2) = scripted("notify", |_, _| returning(json!({"notified": true})));
+    let t = with_bindings(
+        vec![mock("audit", vec![MockResponse::returning("*", audit)]), b2],
+        fast_config(),
+    );
+    let child_text = fixture!("fdl_audit_child.yaml");
+    deploy(&t, compile("audit_child", child_text), child_text).await;
+    let text = fixture!("fdl_audit_parent.yaml");
+    let flow = deploy(&t, compile("parent", text), text).await;
+    (t, notify, flow)
+}
+
+#[tokio::test]
+async fn sync_sub_flow_returns_the_child_output() {
+    let flow = compile("parent", fixture!("fdl_audit_parent.yaml"));
+    assert_canonical_round_trip(&flow);
+    let StateKind::Task(task) = &flow.root.states[0].kind else {
+        panic!("a task");
+    };
+    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(task.mode, TaskMode::Sync);
+    assert!(task.result_selector.is_none());
+    assert!(task.result_must_be_object);
+    assert_eq!(
+        serde_json::to_value(task.parameters.as_ref().unwrap()).unwrap(),
+        json!({"flow": "audit_child", "input.$": "$input"})
+    );
+    let (t, notify, flow) = audit_pair(json!({"ok": true})).await;
+    let rec = t.run(&flow, json!({"doc": "d"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    assert_eq!(notify.count(), 0);
+    // The child's output (its local) is the task's local.
+    assert_eq!(output(&rec), json!({"ok": true}));
+}
+
 #[tokio::test]
 async fn parent_catches_the_sub_flow_error_and_maps_it_into_the_local() {
-    let (child, b1) = scripted("acs:fnf:::flow/audit_child", |_, _| {
-        function_error("AuditUnknown", "unknown error occurs")
-    });
-    let (notify, b2) = scripted("notify", |_, _| returning(json!({"notified": true})));
-    let t = with_bindings(vec![b1, b2], fast_config());
-    let text = fixture!("fdl_audit_parent.yaml");
-    let rec = run_text(&t, "parent", text, json!({"doc": "d"})).await;
-    assert_eq!(rec.status, ExecutionStatus::Succeeded);
-    assert_eq!(child.events(), vec![json!({"Input": {"doc": "d"}})]);
+    // "approved" is not an object: FnF.InvalidLocal in the child, caught into its fail step
+    // AuditUnknown, which fails the parent's task and is caught there.
+    let (t, notify, flow) = audit_pair(json!("approved")).await;
+    let rec = t.run(&flow, json!({"doc": "d"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
     assert_eq!(notify.events(), vec![json!({"reason": "AuditUnknown"})]);
     assert_eq!(
         output(&rec),
         json!({"error": "AuditUnknown", "cause": "unknown error occurs", "notified": true})
     );
+}
+
+#[tokio::test]
+async fn start_execution_returns_the_start_answer() {
+    let text = fixture!("fdl_start_execution.yaml");
+    let flow = compile("starter", text);
+    assert_canonical_round_trip(&flow);
+    let StateKind::Task(task) = &flow.root.states[0].kind else {
+        panic!("a task");
+    };
+    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(task.mode, TaskMode::RequestResponse);
+    assert_eq!(
+        serde_json::to_value(task.parameters.as_ref().unwrap()).unwrap(),
+        json!({
+            "flow.$": "$input.flow_name",
+            "input": {"value.$": "$input.value"},
+            "execution_name.$": "$input.name"
+        })
+    );
+    assert_eq!(
+        serde_json::to_value(task.result_selector.as_ref().unwrap()).unwrap(),
+        json!({
+            "FlowName.$": "$result.flow",
+            "ExecutionName.$": "$result.execution_name",
+            "RequestId.$": "$result.execution_id"
+        })
+    );
+    let t = with_bindings(vec![], fast_config());
+    let child_text = fixture!("fdl_child_echo.yaml");
+    deploy(&t, compile("echo_child", child_text), child_text).await;
+    let starter = deploy(&t, flow, text).await;
+    let rec = t
+        .run(
+            &starter,
+            json!({"flow_name": "echo_child", "name": "c-1", "value": 7}),
+        )
+        .await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    let started = output(&rec)["started"].clone();
+    assert_eq!(started["FlowName"], json!("echo_child"));
+    assert_eq!(started["ExecutionName"], json!("c-1"));
+    let id = started["RequestId"]
+        .as_str()
+        .expect("the child's id")
+        .to_string();
+    let child = t
+        .engine
+        .wait_execution(&id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(child.name, "c-1");
+    assert_eq!(child.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&child), json!({"echoed": 7}));
+
+    // A flow that does not exist fails the start: fnf.FlowNotExists.
+    let rec = t
+        .run(
+            &starter,
+            json!({"flow_name": "nope", "name": "c-2", "value": 1}),
+        )
+        .await;
+    assert_eq!(rec.status, ExecutionStatus::Failed);
+    assert_eq!(rec.error.as_deref(), Some("sys.Flow.FlowNotExists"));
+    assert_eq!(
+        error_names::to_vendor(rec.error.as_deref().unwrap()),
+        "fnf.FlowNotExists"
+    );
+}
+
+#[tokio::test]
+async fn starting_the_same_child_name_twice_is_caught_as_execution_already_exists() {
+    let text = fixture!("fdl_start_twice.yaml");
+    let flow = compile("twice", text);
+    assert_canonical_round_trip(&flow);
+    let StateKind::Task(first) = &flow.root.states[0].kind else {
+        panic!("a task");
+    };
+    assert_eq!(first.mode, TaskMode::Sync);
+    assert_eq!(
+        serde_json::to_value(first.parameters.as_ref().unwrap()).unwrap(),
+        json!({"flow": "echo_child", "input.$": "$input", "execution_name.$": "$input.name"})
+    );
+    let StateKind::Task(second) = &flow.root.states[1].kind else {
+        panic!("a task");
+    };
+    // Without Input the child gets the step input.
+    assert_eq!(
+        serde_json::to_value(second.parameters.as_ref().unwrap()).unwrap(),
+        json!({"flow": "echo_child", "input.$": "$input", "execution_name.$": "$input.name"})
+    );
+    let t = with_bindings(vec![], fast_config());
+    let child_text = fixture!("fdl_child_echo.yaml");
+    deploy(&t, compile("echo_child", child_text), child_text).await;
+    let rec = run_text(&t, "twice", text, json!({"name": "once", "value": "v"})).await;
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
+    let out = output(&rec);
+    assert_eq!(out["echoed"], json!("v"));
+    assert_eq!(out["error"], json!("fnf.ExecutionAlreadyExists"));
+    assert_eq!(out["again"], json!(false));
 }
 
 #[tokio::test]
@@ -814,6 +980,35 @@ fn more_definition_errors() {
         "inputMappings[0].source",
         "unknown variable '$local'",
     );
+}
+
+#[test]
+fn sub_flow_task_definition_errors() {
+    let found = issues(
+        "version: v1\ntype: flow\nsteps:\n  - type: task\n    name: a\n    action: fnf:StartExecution\n    serviceParams: {ExecutionName: x, Priority: 1}\n  - type: task\n    name: b\n    resourceArn: acs:fnf:::flow/child\n    serviceParams: {FlowName: other, Input: $}\n  - type: task\n    name: c\n    resourceArn: acs:fnf:::flow/child\n    serviceParams: {Input: '$.a['}\n",
+    );
+    assert_issue(&found, "steps[0].serviceParams.FlowName", "is required");
+    assert_issue(
+        &found,
+        "steps[0].serviceParams.Priority",
+        "unknown field 'Priority'",
+    );
+    assert_issue(
+        &found,
+        "steps[1].serviceParams.FlowName",
+        "named by resourceArn",
+    );
+    assert_issue(&found, "steps[2].serviceParams.Input", "invalid expression");
+    // Other fnf ARNs (not `flow/<name>`) stay ordinary targets.
+    let flow = compile(
+        "x",
+        "version: v1\ntype: flow\nsteps:\n  - {type: task, name: t, resourceArn: 'acs:fnf:::flows/x', pattern: sync}\n",
+    );
+    let StateKind::Task(task) = &flow.root.states[0].kind else {
+        panic!("a task");
+    };
+    assert_eq!(task.resource, "acs:fnf:::flows/x");
+    assert_eq!(task.mode, TaskMode::Sync);
 }
 
 #[test]

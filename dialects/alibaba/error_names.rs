@@ -3,7 +3,7 @@
 //! Both flow compilers translate the `errors` / `Errors` lists of retry and catch policies and
 //! the error codes of fail states with [`to_canonical`]; the API layer renders execution errors
 //! and history with [`to_vendor`]. Names that are neither (a function's own error type such as
-//! `BookFlightError`, a Fail `Code`, `fnf.ExecutionAlreadyExists`) pass through unchanged.
+//! `BookFlightError`, a Fail `Code`) pass through unchanged.
 //!
 //! | Alibaba                      | canonical                  |
 //! |------------------------------|----------------------------|
@@ -18,6 +18,11 @@
 //! | `FnF.Failed`                 | `sys.Fail`                 |
 //! | `FC.FunctionNotFound`        | `sys.FunctionNotFound`     |
 //! | `FC.<Code>`                  | `sys.Invoke.<Code>`        |
+//! | `fnf.<Code>`                 | `sys.Flow.<Code>`          |
+//!
+//! `fnf.<Code>` (lower-case `fnf.`, as the samples write `fnf.ExecutionAlreadyExists`) names a
+//! failure to start a sub-flow (`fnf:StartExecution`, `acs:fnf:::flow/...`, CloudFlow
+//! `FNF:StartExecution`): `sys.Flow.FlowNotExists`, `sys.Flow.ExecutionAlreadyExists`, ...
 //!
 //! `FnF.PayloadTooLarge`, `FnF.HistoryLimitExceeded`, `FnF.Stopped` and `FnF.Failed` are this
 //! emulator's choices: the service documents no names for these conditions.
@@ -29,7 +34,11 @@ use crate::model::error_names as canonical;
 /// Prefix of Function Compute invocation errors (`FC.ResourceThrottled`).
 pub const FC_PREFIX: &str = "FC.";
 
-/// The fixed pairs (vendor, canonical); `FC.<Code>` ↔ `sys.Invoke.<Code>` is handled by prefix.
+/// Prefix of sub-flow start failures (`fnf.ExecutionAlreadyExists`).
+pub const FNF_PREFIX: &str = "fnf.";
+
+/// The fixed pairs (vendor, canonical); `FC.<Code>` ↔ `sys.Invoke.<Code>` and `fnf.<Code>` ↔
+/// `sys.Flow.<Code>` are handled by prefix.
 pub const FIXED: [(&str, &str); 10] = [
     ("FnF.ALL", canonical::ALL),
     ("FnF.TaskTimeout", canonical::TASK_TIMEOUT),
@@ -49,8 +58,11 @@ pub fn to_canonical(name: &str) -> Cow<'_, str> {
     if let Some((_, c)) = FIXED.iter().find(|(v, _)| *v == name) {
         return Cow::Borrowed(c);
     }
-    match name.strip_prefix(FC_PREFIX) {
-        Some(code) if !code.is_empty() => Cow::Owned(format!("{}{code}", canonical::INVOKE_PREFIX)),
+    if let Some(code) = name.strip_prefix(FC_PREFIX).filter(|c| !c.is_empty()) {
+        return Cow::Owned(format!("{}{code}", canonical::INVOKE_PREFIX));
+    }
+    match name.strip_prefix(FNF_PREFIX) {
+        Some(code) if !code.is_empty() => Cow::Owned(format!("{}{code}", canonical::FLOW_PREFIX)),
         _ => Cow::Borrowed(name),
     }
 }
@@ -60,8 +72,14 @@ pub fn to_vendor(name: &str) -> Cow<'_, str> {
     if let Some((v, _)) = FIXED.iter().find(|(_, c)| *c == name) {
         return Cow::Borrowed(v);
     }
-    match name.strip_prefix(canonical::INVOKE_PREFIX) {
-        Some(code) if !code.is_empty() => Cow::Owned(format!("{FC_PREFIX}{code}")),
+    if let Some(code) = name
+        .strip_prefix(canonical::INVOKE_PREFIX)
+        .filter(|c| !c.is_empty())
+    {
+        return Cow::Owned(format!("{FC_PREFIX}{code}"));
+    }
+    match name.strip_prefix(canonical::FLOW_PREFIX) {
+        Some(code) if !code.is_empty() => Cow::Owned(format!("{FNF_PREFIX}{code}")),
         _ => Cow::Borrowed(name),
     }
 }
@@ -117,10 +135,35 @@ mod tests {
     }
 
     #[test]
+    fn fnf_codes_map_to_sub_flow_errors_by_prefix() {
+        assert_eq!(
+            to_canonical("fnf.ExecutionAlreadyExists"),
+            "sys.Flow.ExecutionAlreadyExists"
+        );
+        assert_eq!(to_canonical("fnf.FlowNotExists"), "sys.Flow.FlowNotExists");
+        assert_eq!(
+            to_vendor("sys.Flow.ExecutionAlreadyExists"),
+            "fnf.ExecutionAlreadyExists"
+        );
+        assert_eq!(to_vendor("sys.Flow.FlowNotExists"), "fnf.FlowNotExists");
+        // Only the lower-case product prefix; an empty code is not a sub-flow error.
+        assert_eq!(to_canonical("fnf."), "fnf.");
+        assert_eq!(to_vendor("sys.Flow."), "sys.Flow.");
+        assert_eq!(
+            to_canonical("FNF.ExecutionAlreadyExists"),
+            "FNF.ExecutionAlreadyExists"
+        );
+        assert_eq!(
+            list_to_canonical(["fnf.ExecutionAlreadyExists", "FnF.ALL"]),
+            vec!["sys.Flow.ExecutionAlreadyExists", "*"]
+        );
+    }
+
+    #[test]
     fn other_names_pass_through_borrowed() {
         for n in [
             "BookFlightError",
-            "fnf.ExecutionAlreadyExists",
+            "Fnf.ExecutionAlreadyExists",
             "AuditUnknown",
             "FnF.Other",
             "fc.lowercase",
@@ -139,12 +182,14 @@ mod tests {
             "FC.FunctionNotFound",
             "MyError",
             "FnF.Failed",
+            "fnf.ExecutionAlreadyExists",
         ] {
             assert_eq!(to_vendor(&to_canonical(n)), n);
         }
         for n in [
             "*",
             "sys.Invoke.X",
+            "sys.Flow.FlowNotExists",
             "sys.Fail",
             "sys.Stopped",
             "MyError",

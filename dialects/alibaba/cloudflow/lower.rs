@@ -9,13 +9,14 @@ use serde_json::{json, Value};
 use super::CLOUDFLOW;
 use crate::dialects::alibaba::error_names;
 use crate::dialects::alibaba::fdl::common::{
-    apply_segments, at, describe, join, map_paths, object_node, retry_policies, template_node,
-    var_path, vendor_error_node, Cx, Fields, RetryVocabulary,
+    apply_segments, at, describe, join, map_paths, object_node, retry_policies, subflow_arn,
+    template_node, var_path, vendor_error_node, Cx, Fields, RetryVocabulary,
 };
-use crate::model::expr::{parse, Expr, Node, Root, Segment, Template, Var};
+use crate::model::expr::{parse, Expr, Func, Node, Root, Segment, Template, Var};
 use crate::model::flow::{
     Amount, CatchPolicy, ChoiceRule, ChoiceSpec, ChoiceTarget, DefinitionIssue, FailSpec, Flow,
     MapSpec, ParallelSpec, RetryPolicy, Scope, State, StateKind, TaskMode, TaskSpec, WaitSpec,
+    SUBFLOW_RESOURCE,
 };
 
 const TOP_FIELDS: &[&str] = &[
@@ -681,8 +682,12 @@ fn task(cx: &mut Cx, f: &Fields<'_>) -> TaskSpec {
             );
         }
     }
+    let is_fnf = action.eq_ignore_ascii_case(START_EXECUTION);
     let mode = match f.str(cx, "TaskMode") {
-        None | Some("RequestComplete") | Some("WaitForSystemCallback") => TaskMode::RequestResponse,
+        None | Some("RequestComplete") => TaskMode::RequestResponse,
+        // The integrated service reports completion itself: for a sub-flow, its end.
+        Some("WaitForSystemCallback") if is_fnf => TaskMode::Sync,
+        Some("WaitForSystemCallback") => TaskMode::RequestResponse,
         Some("WaitForCustomCallback") => TaskMode::WaitForCallback,
         Some(other) => {
             cx.issue(
@@ -710,6 +715,8 @@ fn task(cx: &mut Cx, f: &Fields<'_>) -> TaskSpec {
     let is_fc = action.eq_ignore_ascii_case("FC:InvokeFunction");
     let (resource, parameters, result_selector) = if is_fc {
         fc_parameters(cx, params, &params_path, &ctx, mode)
+    } else if is_fnf {
+        fnf_parameters(cx, params, &params_path, &ctx, mode)
     } else {
         let parameters = match params {
             Some(v) => template(cx, v, &params_path, &ctx, false),
@@ -807,6 +814,152 @@ fn fc_parameters(
     let selector = (mode != TaskMode::WaitForCallback)
         .then(|| Template::object(vec![("Body".to_string(), result_expr(Vec::new()))]));
     (resource, body, selector)
+}
+
+/// The action that starts a sub-flow.
+const START_EXECUTION: &str = "FNF:StartExecution";
+
+/// `FNF:StartExecution` parameters → the canonical sub-flow target: `resourceArn`
+/// (`acs:fnf:{region}::flow/{name}`, or `resourceArn.$` whose value's part after `flow/` is the
+/// name at run time), `executionName` (or `.$`), `input` (a constructor, or `input.$`; `{}` when
+/// absent). With `RequestComplete` the start answer is presented as `{FlowName, ExecutionName,
+/// RequestID}`; in the callback modes the result is the child's output.
+fn fnf_parameters(
+    cx: &mut Cx,
+    params: Option<&Value>,
+    path: &str,
+    ctx: &ExprCtx,
+    mode: TaskMode,
+) -> (String, Option<Template>, Option<Template>) {
+    let resource = SUBFLOW_RESOURCE.to_string();
+    let Some(pv) = params else {
+        cx.issue(
+            join(path, "resourceArn"),
+            "is required: FNF:StartExecution needs Parameters.resourceArn",
+        );
+        return (resource, None, None);
+    };
+    let Some(p) = Fields::of(cx, pv, path, "Parameters") else {
+        return (resource, None, None);
+    };
+    p.only(
+        cx,
+        &[
+            "resourceArn",
+            "resourceArn.$",
+            "executionName",
+            "executionName.$",
+            "input",
+            "input.$",
+        ],
+        "FNF:StartExecution Parameters",
+    );
+    let flow = match (p.get("resourceArn"), p.get("resourceArn.$")) {
+        (Some(_), Some(_)) => {
+            cx.issue(
+                p.path_of("resourceArn.$"),
+                "give either resourceArn or resourceArn.$, not both",
+            );
+            None
+        }
+        (Some(_), None) => p
+            .req_str(cx, "resourceArn")
+            .and_then(|arn| match subflow_arn(arn) {
+                Some(name) => Some(Template::Value(json!(name))),
+                None => {
+                    cx.issue(
+                        p.path_of("resourceArn"),
+                        format!(
+                            "'{arn}' is not a flow ARN such as acs:fnf:cn-hangzhou::flow/<name>"
+                        ),
+                    );
+                    None
+                }
+            }),
+        (None, Some(v)) => expression(cx, v, &p.path_of("resourceArn.$"), ctx).map(|e| {
+            // The part after `flow/`; a value without it is taken as the flow name itself.
+            let arn = e.node().clone();
+            let after = Node::Call(
+                Func::Get,
+                vec![
+                    Node::Call(
+                        Func::Split,
+                        vec![arn.clone(), Node::Literal(json!("flow/"))],
+                    ),
+                    Node::Literal(json!(1)),
+                ],
+            );
+            Template::Expr(Expr::from_node(Node::Coalesce(
+                Box::new(after),
+                Box::new(arn),
+            )))
+        }),
+        (None, None) => {
+            cx.issue(
+                p.path_of("resourceArn"),
+                "is required: the ARN of the flow to start (acs:fnf:{region}::flow/{name})",
+            );
+            None
+        }
+    };
+    let execution_name = match (p.get("executionName"), p.get("executionName.$")) {
+        (Some(_), Some(_)) => {
+            cx.issue(
+                p.path_of("executionName.$"),
+                "give either executionName or executionName.$, not both",
+            );
+            None
+        }
+        (Some(_), None) => p
+            .str(cx, "executionName")
+            .map(|n| Template::Value(json!(n))),
+        (None, Some(v)) => {
+            expression(cx, v, &p.path_of("executionName.$"), ctx).map(Template::Expr)
+        }
+        (None, None) => None,
+    };
+    let input = match (p.get("input"), p.get("input.$")) {
+        (Some(_), Some(_)) => {
+            cx.issue(
+                p.path_of("input.$"),
+                "give either input or input.$, not both",
+            );
+            None
+        }
+        (Some(v), None) => template(cx, v, &p.path_of("input"), ctx, false),
+        (None, Some(v)) => expression(cx, v, &p.path_of("input.$"), ctx).map(Template::Expr),
+        (None, None) => Some(Template::Value(json!({}))),
+    };
+    let mut members = vec![
+        (
+            "flow".to_string(),
+            flow.unwrap_or(Template::Value(Value::Null)),
+        ),
+        (
+            "input".to_string(),
+            input.unwrap_or(Template::Value(json!({}))),
+        ),
+    ];
+    if let Some(n) = execution_name {
+        members.push(("execution_name".to_string(), n));
+    }
+    let selector = (mode == TaskMode::RequestResponse).then(|| {
+        Template::object(vec![
+            (
+                "FlowName".to_string(),
+                result_expr(vec![Segment::Field("flow".into())]),
+            ),
+            (
+                "ExecutionName".to_string(),
+                result_expr(vec![Segment::Field("execution_name".into())]),
+            ),
+            (
+                "RequestID".to_string(),
+                result_expr(vec![Segment::Field("execution_id".into())]),
+            ),
+        ])
+    });
+    (resource, Some(Template::object(members)), selector)
 }
 
 fn wait(cx: &mut Cx, f: &Fields<'_>) -> WaitSpec {

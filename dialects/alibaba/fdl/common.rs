@@ -421,7 +421,8 @@ pub(crate) fn template_node(t: &Template) -> Node {
 
 /// An expression turning the canonical error name that `name` yields into its Alibaba name
 /// at run time (the same table as [`error_names::to_vendor`]): `sys.TaskTimeout` →
-/// `FnF.TaskTimeout`, `sys.Invoke.X` → `FC.X`, anything else unchanged (`null` stays `null`).
+/// `FnF.TaskTimeout`, `sys.Invoke.X` → `FC.X`, `sys.Flow.X` → `fnf.X`, anything else unchanged
+/// (`null` stays `null`).
 pub(crate) fn vendor_error_node(name: Node) -> Node {
     let table: Map<String, Value> = error_names::FIXED
         .iter()
@@ -429,17 +430,39 @@ pub(crate) fn vendor_error_node(name: Node) -> Node {
         .map(|(v, c)| (c.to_string(), json!(v)))
         .collect();
     let table = Value::Object(table);
-    let prefix = crate::model::error_names::INVOKE_PREFIX;
     let e = name.to_string();
-    let text = format!(
-        "get({table}, ({e}) | \"\") | get({{\"true\": format(\"{fc}{{}}\", get(split(({e}) | \"\", \"{prefix}\"), 1)), \"false\": {e}}}, jsonToString((({e}) | \"\") =~ /^{re}/))",
-        fc = error_names::FC_PREFIX,
-        re = prefix.replace('.', "\\."),
+    // `<prefix>X` → `<vendor>X`, else `otherwise`.
+    let by_prefix = |prefix: &str, vendor: &str, otherwise: String| {
+        format!(
+            "get({{\"true\": format(\"{vendor}{{}}\", get(split(({e}) | \"\", \"{prefix}\"), 1)), \"false\": {otherwise}}}, jsonToString((({e}) | \"\") =~ /^{re}/))",
+            re = prefix.replace('.', "\\."),
+        )
+    };
+    let flow = by_prefix(
+        crate::model::error_names::FLOW_PREFIX,
+        error_names::FNF_PREFIX,
+        e.clone(),
     );
+    let invoke = by_prefix(
+        crate::model::error_names::INVOKE_PREFIX,
+        error_names::FC_PREFIX,
+        flow,
+    );
+    let text = format!("get({table}, ({e}) | \"\") | {invoke}");
     parse(&text, &CANONICAL)
         .expect("the vendor error expression parses")
         .node()
         .clone()
+}
+
+/// The flow name of a sub-flow ARN `acs:fnf:{region}:{account}:flow/{name}` (region and account
+/// may be empty; the flow always runs in the caller's namespace), or `None` for other ARNs.
+pub(crate) fn subflow_arn(arn: &str) -> Option<String> {
+    let rest = arn.trim().strip_prefix("acs:fnf:")?;
+    let mut parts = rest.splitn(3, ':');
+    let (_region, _account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    let name = resource.strip_prefix("flow/")?.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// Longest retry interval either language accepts, in seconds.
@@ -531,6 +554,14 @@ mod tests {
         );
         assert_eq!(eval(&n, json!({"e": "MyError"})), json!("MyError"));
         assert_eq!(eval(&n, json!({"e": "sys.Fail"})), json!("FnF.Failed"));
+        assert_eq!(
+            eval(&n, json!({"e": "sys.Flow.ExecutionAlreadyExists"})),
+            json!("fnf.ExecutionAlreadyExists")
+        );
+        assert_eq!(
+            eval(&n, json!({"e": "sys.Flow.FlowNotExists"})),
+            json!("fnf.FlowNotExists")
+        );
         assert_eq!(eval(&n, json!({})), json!(null));
         // Canonical text re-parses to the same tree.
         let e = Expr::from_node(n.clone());

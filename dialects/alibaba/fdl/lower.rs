@@ -8,14 +8,15 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Value};
 
 use super::common::{
-    apply_segments, at, describe, map_paths, object_node, retry_policies, template_node, var_path,
-    vendor_error_node, Cx, Fields, PathFn, RetryVocabulary,
+    apply_segments, at, describe, join, map_paths, object_node, retry_policies, subflow_arn,
+    template_node, var_path, vendor_error_node, Cx, Fields, PathFn, RetryVocabulary,
 };
 use crate::dialects::alibaba::error_names;
 use crate::model::expr::{parse, Expr, Node, Root, Segment, Syntax, Template, Var};
 use crate::model::flow::{
     Amount, CatchPolicy, ChoiceRule, ChoiceSpec, ChoiceTarget, DefinitionIssue, FailSpec, Flow,
     MapSpec, ParallelSpec, RetryPolicy, Scope, State, StateKind, TaskMode, TaskSpec, WaitSpec,
+    SUBFLOW_RESOURCE,
 };
 
 /// Accepted `version` values.
@@ -618,7 +619,8 @@ fn task(cx: &mut Cx, f: &Fields<'_>, input: &Template, input_node: &Node) -> Tas
         (None, None) => String::new(),
     };
     let mode = match f.str(cx, "pattern") {
-        None | Some("requestResponse") | Some("sync") => TaskMode::RequestResponse,
+        None | Some("requestResponse") => TaskMode::RequestResponse,
+        Some("sync") => TaskMode::Sync,
         Some("waitForCallback") => TaskMode::WaitForCallback,
         Some(other) => {
             cx.issue(
@@ -634,9 +636,30 @@ fn task(cx: &mut Cx, f: &Fields<'_>, input: &Template, input_node: &Node) -> Tas
     // The engine binds the task token only while it builds the event sent to the function,
     // so mappings that read `$context` are evaluated again there.
     let reads_context = input.references(Var::Context);
+    let subst = reads_context.then_some(input_node);
+    let target = if arn.is_some() {
+        subflow_arn(&resource).map(SubFlow::Arn)
+    } else if resource.eq_ignore_ascii_case(START_EXECUTION) {
+        Some(SubFlow::Action)
+    } else {
+        None
+    };
+    if let Some(target) = target {
+        let parameters = subflow_parameters(cx, f, target, subst);
+        let result_selector = (mode == TaskMode::RequestResponse).then(start_answer);
+        return TaskSpec {
+            resource: SUBFLOW_RESOURCE.to_string(),
+            parameters: Some(parameters),
+            mode,
+            result_selector,
+            timeout_seconds: timeout(cx, f),
+            fail_when: None,
+            fail_error: None,
+            result_must_be_object: true,
+        };
+    }
     let parameters = match f.get("serviceParams") {
         Some(v @ Value::Object(_)) => {
-            let subst = reads_context.then_some(input_node);
             Some(service_params(cx, v, &f.path_of("serviceParams"), subst))
         }
         Some(other) => {
@@ -649,24 +672,114 @@ fn task(cx: &mut Cx, f: &Fields<'_>, input: &Template, input_node: &Node) -> Tas
         None if reads_context => Some(input.clone()),
         None => None,
     };
-    let timeout_seconds = f.number(cx, "timeoutSeconds").and_then(|t| {
+    TaskSpec {
+        resource,
+        parameters,
+        mode,
+        result_selector: None,
+        timeout_seconds: timeout(cx, f),
+        fail_when: None,
+        fail_error: None,
+        result_must_be_object: true,
+    }
+}
+
+/// A task's `timeoutSeconds` (0 = none).
+fn timeout(cx: &mut Cx, f: &Fields<'_>) -> Option<Amount> {
+    f.number(cx, "timeoutSeconds").and_then(|t| {
         if t < 0.0 {
             cx.issue(f.path_of("timeoutSeconds"), "must not be negative");
             None
         } else {
             (t > 0.0).then_some(Amount::Fixed(t))
         }
+    })
+}
+
+/// The service action that starts a sub-flow (`action: fnf:StartExecution`).
+const START_EXECUTION: &str = "fnf:StartExecution";
+
+/// How a task names the flow it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubFlow {
+    /// `resourceArn: acs:fnf:{region}:{account}:flow/{name}`.
+    Arn(String),
+    /// `action: fnf:StartExecution` with `serviceParams.FlowName`.
+    Action,
+}
+
+/// The start answer of a request/response sub-flow task as `fnf:StartExecution` returns it:
+/// `{FlowName, ExecutionName, RequestId}` over the canonical `{flow, execution_name,
+/// execution_id}` (the execution id stands in for the request id).
+fn start_answer() -> Template {
+    Template::object(vec![
+        ("FlowName".to_string(), result_member("flow")),
+        ("ExecutionName".to_string(), result_member("execution_name")),
+        ("RequestId".to_string(), result_member("execution_id")),
+    ])
+}
+
+fn result_member(m: &str) -> Template {
+    Template::Expr(Expr::from_node(var_path(Var::Result, &[m])))
+}
+
+/// The canonical sub-flow event `{"flow", "input", "execution_name"?}` of a sub-flow task:
+/// `FlowName` (only with `action`), `ExecutionName` and `Input` from `serviceParams` (constants
+/// or `$`/`$.path` into the step input); without `Input` the child gets the step input.
+fn subflow_parameters(
+    cx: &mut Cx,
+    f: &Fields<'_>,
+    target: SubFlow,
+    subst: Option<&Node>,
+) -> Template {
+    let path = f.path_of("serviceParams");
+    let params = match f.get("serviceParams") {
+        None => None,
+        Some(v) => Fields::of(cx, v, &path, "serviceParams"),
+    };
+    let allowed: &[&str] = match target {
+        SubFlow::Arn(_) => &["Input", "ExecutionName"],
+        SubFlow::Action => &["FlowName", "ExecutionName", "Input"],
+    };
+    let what = match target {
+        SubFlow::Arn(_) => {
+            "the serviceParams of a sub-flow task (the flow is named by resourceArn)"
+        }
+        SubFlow::Action => "the serviceParams of fnf:StartExecution",
+    };
+    let param = |cx: &mut Cx, key: &str| -> Option<Template> {
+        let p = params.as_ref()?;
+        let v = p.get(key)?;
+        Some(service_params(cx, v, &p.path_of(key), subst))
+    };
+    let flow = match &target {
+        SubFlow::Arn(name) => Template::Value(json!(name)),
+        SubFlow::Action => {
+            if params.as_ref().is_none_or(|p| !p.has("FlowName")) {
+                cx.issue(
+                    join(&path, "FlowName"),
+                    "is required: fnf:StartExecution needs the name of the flow to start",
+                );
+            }
+            param(cx, "FlowName").unwrap_or(Template::Value(Value::Null))
+        }
+    };
+    let execution_name = param(cx, "ExecutionName");
+    let child_input = param(cx, "Input").unwrap_or_else(|| match subst {
+        Some(n) => Template::Expr(Expr::from_node(n.clone())),
+        None => Template::Expr(Expr::from_node(var_path(Var::Input, &[]))),
     });
-    TaskSpec {
-        resource,
-        parameters,
-        mode,
-        result_selector: None,
-        timeout_seconds,
-        fail_when: None,
-        fail_error: None,
-        result_must_be_object: true,
+    if let Some(p) = &params {
+        p.only(cx, allowed, what);
     }
+    let mut members = vec![
+        ("flow".to_string(), flow),
+        ("input".to_string(), child_input),
+    ];
+    if let Some(n) = execution_name {
+        members.push(("execution_name".to_string(), n));
+    }
+    Template::object(members)
 }
 
 /// `serviceParams`: constants, with `$` / `$.path` strings read from the step input.
