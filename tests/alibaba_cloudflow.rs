@@ -171,7 +171,10 @@ async fn fc_task_retries_throttling_and_shapes_the_body() {
         "acs:fc:cn-hangzhou:123456789:functions/myfn/LATEST"
     );
     assert_eq!(task.timeout_seconds, Some(Amount::Fixed(30.0)));
-    assert_eq!(st.retry[0].errors, vec!["sys.Invoke.ResourceThrottled"]);
+    assert_eq!(
+        st.retry[0].errors,
+        vec!["FC.ResourceThrottled", "sys.Invoke.ResourceThrottled"]
+    );
     assert_eq!(st.retry[0].backoff_rate, 2.0);
     assert_eq!(st.catch[0].errors, vec!["*"]);
     let rec = run_text(&t, "fc-demo", text, json!({"name": "ann", "other": 1})).await;

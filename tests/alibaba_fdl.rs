@@ -403,7 +403,10 @@ async fn choice_inline_steps_run_and_their_local_becomes_the_choice_output() {
     assert_eq!(task.resource, SUBFLOW_RESOURCE);
     assert_eq!(
         inline.states[0].catch[0].errors,
-        vec!["sys.Flow.ExecutionAlreadyExists"]
+        vec![
+            "fnf.ExecutionAlreadyExists",
+            "sys.Flow.ExecutionAlreadyExists"
+        ]
     );
     let rec = run_text(
         &t,
@@ -622,7 +625,10 @@ async fn task_timeouts_are_fnf_task_timeout_for_retry_and_catch() {
     );
     let text = "version: v1\ntype: flow\nsteps:\n  - type: task\n    name: t\n    resourceArn: acs:fc:::services/s/functions/slow\n    timeoutSeconds: 0.05\n    retry: [{errors: [FnF.TaskTimeout], maxAttempts: 1}]\n";
     let flow = compile("to", text);
-    assert_eq!(flow.root.states[0].retry[0].errors, vec!["sys.TaskTimeout"]);
+    assert_eq!(
+        flow.root.states[0].retry[0].errors,
+        vec!["FnF.TaskTimeout", "sys.TaskTimeout"]
+    );
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!()
     };
@@ -663,7 +669,7 @@ steps:
     let flow = compile("em", text);
     assert_eq!(
         flow.root.states[0].catch[0].errors,
-        vec!["sys.Invoke.ResourceThrottled"]
+        vec!["FC.ResourceThrottled", "sys.Invoke.ResourceThrottled"]
     );
     let rec = run_text(&t, "em", text, json!({"who": "ann"})).await;
     assert_eq!(rec.status, ExecutionStatus::Succeeded);

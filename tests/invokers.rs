@@ -228,13 +228,13 @@ async fn http_invocation_errors() {
     let call = invocation("f", json!({}), 0);
     assert_eq!(
         invocation_code(http(addr, "/throttled").invoke(&call).await),
-        "Throttled"
+        "ResourceThrottled"
     );
     let unavailable = http(addr, "/unavailable").invoke(&call).await;
     assert!(
         matches!(&unavailable, Err(InvokeError::Invocation { message, .. }) if message.contains("down for maintenance"))
     );
-    assert_eq!(invocation_code(unavailable), "ServerError");
+    assert_eq!(invocation_code(unavailable), "InternalServerError");
     assert_eq!(
         invocation_code(http(addr, "/no-such-route").invoke(&call).await),
         "BadRequest"

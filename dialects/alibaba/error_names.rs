@@ -86,15 +86,36 @@ pub fn to_vendor(name: &str) -> Cow<'_, str> {
 
 /// Translates a whole policy error list.
 pub fn list_to_canonical<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    names
-        .into_iter()
-        .map(|n| to_canonical(n).into_owned())
-        .collect()
+    let mut out = Vec::new();
+    for n in names {
+        let canonical = to_canonical(n).into_owned();
+        // Keep the vendor spelling too (except the wildcard): a function or mock that raises
+        // `FC.ResourceThrottled` as its own error type must match `FC.ResourceThrottled` as on
+        // the cloud, as well as the engine's `sys.Invoke.ResourceThrottled`.
+        if canonical != n && canonical != crate::model::error_names::ALL {
+            out.push(n.to_string());
+        }
+        out.push(canonical);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_list_matches_both_the_engine_name_and_the_vendor_spelling() {
+        assert_eq!(
+            list_to_canonical(["FC.ResourceThrottled", "FnF.ALL", "MyError"]),
+            vec![
+                "FC.ResourceThrottled",
+                "sys.Invoke.ResourceThrottled",
+                "*",
+                "MyError"
+            ]
+        );
+    }
 
     #[test]
     fn every_fixed_pair_maps_both_ways() {
@@ -155,7 +176,11 @@ mod tests {
         );
         assert_eq!(
             list_to_canonical(["fnf.ExecutionAlreadyExists", "FnF.ALL"]),
-            vec!["sys.Flow.ExecutionAlreadyExists", "*"]
+            vec![
+                "fnf.ExecutionAlreadyExists",
+                "sys.Flow.ExecutionAlreadyExists",
+                "*"
+            ]
         );
     }
 
@@ -199,7 +224,7 @@ mod tests {
         }
         assert_eq!(
             list_to_canonical(["FnF.ALL", "X", "FC.A"]),
-            vec!["*", "X", "sys.Invoke.A"]
+            vec!["*", "X", "FC.A", "sys.Invoke.A"]
         );
     }
 }

@@ -254,8 +254,8 @@ impl HttpInvoker {
             }
         }
         let code = match status.as_u16() {
-            429 => "Throttled",
-            500..=599 => "ServerError",
+            429 => "ResourceThrottled",
+            500..=599 => "InternalServerError",
             400..=499 => "BadRequest",
             _ => "BadResponse",
         };

@@ -246,7 +246,7 @@ impl<'a> Fields<'a> {
         for (i, item) in items.iter().enumerate() {
             match item {
                 Value::String(s) if !s.trim().is_empty() => {
-                    out.push(error_names::to_canonical(s.trim()).into_owned())
+                    out.extend(error_names::list_to_canonical([s.trim()]))
                 }
                 other => cx.issue(
                     at(&self.path_of(key), i),
