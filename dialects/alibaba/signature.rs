@@ -200,33 +200,95 @@ pub fn rpc_v1_canonical_query(params: &[(String, String)]) -> String {
 
 /// Encodes, sorts (by encoded name, then encoded value) and joins pairs as `k=v&...`.
 fn canonical_pairs<'a>(params: impl Iterator<Item = &'a (String, String)>) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .map(|(k, v)| (percent_encode(k), percent_encode(v)))
-        .collect();
-    encoded.sort();
     let mut out = String::new();
-    for (i, (k, v)) in encoded.iter().enumerate() {
+    for (i, (k, v)) in sorted_by_encoding(params).into_iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(k);
+        push_encoded(&mut out, k, false);
         out.push('=');
-        out.push_str(v);
+        push_encoded(&mut out, v, false);
     }
     out
+}
+
+/// Whether a byte stays as it is under RFC 3986 percent-encoding.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The RFC 3986 encoding of `s` as a byte stream, without allocating it (for sorting).
+fn encoded_bytes(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes().flat_map(|b| {
+        let (len, bytes) = if unreserved(b) {
+            (1, [b, 0, 0])
+        } else {
+            (
+                3,
+                [
+                    b'%',
+                    HEX_UPPER[(b >> 4) as usize],
+                    HEX_UPPER[(b & 0xf) as usize],
+                ],
+            )
+        };
+        bytes.into_iter().take(len)
+    })
+}
+
+/// Pairs sorted by encoded name, then encoded value (byte order), without encoding them.
+fn sorted_by_encoding<'a>(
+    params: impl Iterator<Item = &'a (String, String)>,
+) -> Vec<&'a (String, String)> {
+    let mut v: Vec<&(String, String)> = params.collect();
+    v.sort_by(|a, b| {
+        encoded_bytes(&a.0)
+            .cmp(encoded_bytes(&b.0))
+            .then_with(|| encoded_bytes(&a.1).cmp(encoded_bytes(&b.1)))
+    });
+    v
+}
+
+/// Appends the percent-encoding of `s`; `twice` appends the encoding of the encoding (what
+/// the RPC v1 StringToSign holds for each name and value), in one pass.
+fn push_encoded(out: &mut String, s: &str, twice: bool) {
+    for b in s.bytes() {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(if twice { "%25" } else { "%" });
+            out.push(HEX_UPPER[(b >> 4) as usize] as char);
+            out.push(HEX_UPPER[(b & 0xf) as usize] as char);
+        }
+    }
 }
 
 /// The RPC v1 StringToSign: `METHOD&%2F&` + [`percent_encode`]`(canonical query)`, where the
 /// canonical query is [`rpc_v1_canonical_query`] of `params`. The method is upper-cased. This
 /// is also the text the legacy SDK expects after `server string to sign is:` in a
-/// `SignatureDoesNotMatch` message.
+/// `SignatureDoesNotMatch` message. Built in one buffer: encoding the canonical query again
+/// turns each pair's `=` into `%3D`, each `&` into `%26` and each `%XX` into `%25XX`.
 pub fn rpc_v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    format!(
-        "{}&{}&{}",
-        method.to_ascii_uppercase(),
-        percent_encode("/"),
-        percent_encode(&rpc_v1_canonical_query(params))
-    )
+    let mut out = String::with_capacity(
+        64 + params
+            .iter()
+            .map(|(k, v)| 3 * (k.len() + v.len()) + 6)
+            .sum::<usize>(),
+    );
+    out.push_str(&method.to_ascii_uppercase());
+    out.push_str("&%2F&");
+    let pairs = sorted_by_encoding(params.iter().filter(|(k, _)| k != "Signature"));
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("%26");
+        }
+        push_encoded(&mut out, k, true);
+        out.push_str("%3D");
+        push_encoded(&mut out, v, true);
+    }
+    out
 }
 
 /// The RPC v1 signature: `Base64(HMAC-SHA1(key = secret + "&", string_to_sign))`.
@@ -828,4 +890,37 @@ fn missing_message(
     "the request is not signed: expected a Signature parameter (RPC signature v1) or an \
      Authorization: ACS3-HMAC-SHA256 header"
         .to_owned()
+}
+
+#[cfg(test)]
+mod one_pass_tests {
+    use super::*;
+
+    #[test]
+    fn the_one_pass_string_to_sign_equals_encoding_the_canonical_query_again() {
+        let cases: Vec<Vec<(String, String)>> = vec![
+            vec![("b".into(), "x y".into()), ("a".into(), "*~%=&".into())],
+            vec![
+                ("Input".into(), "{\"msg\": \"h\u{e9}llo \u{2603}\"}".into()),
+                ("A-b".into(), "".into()),
+            ],
+            vec![
+                ("k".into(), "2".into()),
+                ("k".into(), "10".into()),
+                ("K".into(), "1".into()),
+            ],
+            vec![
+                ("Signature".into(), "ignored".into()),
+                ("z".into(), "+/=".into()),
+            ],
+        ];
+        for params in cases {
+            let slow = format!(
+                "POST&{}&{}",
+                percent_encode("/"),
+                percent_encode(&rpc_v1_canonical_query(&params))
+            );
+            assert_eq!(rpc_v1_string_to_sign("post", &params), slow, "{params:?}");
+        }
+    }
 }
