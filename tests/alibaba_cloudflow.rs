@@ -53,12 +53,7 @@ async fn run_text(t: &TestEngine, name: &str, text: &str, input: Value) -> Execu
 
 /// The input a state was entered with, per visit.
 async fn entered_inputs(t: &TestEngine, rec: &ExecutionRecord, state: &str) -> Vec<Value> {
-    t.history(rec)
-        .await
-        .iter()
-        .filter(|e| e.kind == EventKind::StateEntered && &*e.state == state)
-        .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
-        .collect()
+    t.state_inputs(rec, EventKind::StateEntered, state).await
 }
 
 fn assert_canonical_round_trip(flow: &Flow) {

@@ -60,23 +60,7 @@ async fn run_text(t: &TestEngine, name: &str, text: &str, input: Value) -> Execu
 
 /// Inputs the history recorded for a state's `StateStarted` events (its effective input).
 async fn started_inputs(t: &TestEngine, rec: &ExecutionRecord, state: &str) -> Vec<Value> {
-    t.history(rec)
-        .await
-        .iter()
-        .filter(|e| e.kind == EventKind::StateStarted && &*e.state == state)
-        .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
-        .collect()
-}
-
-async fn token_of(t: &TestEngine, rec: &ExecutionRecord) -> String {
-    for _ in 0..400 {
-        let h = t.history(rec).await;
-        if let Some(e) = h.iter().find(|e| e.kind == EventKind::TaskSubmitted) {
-            return e.detail.extra().task_token.clone().unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the task never handed its token out");
+    t.state_inputs(rec, EventKind::StateStarted, state).await
 }
 
 /// The canonical JSON of a compiled flow reads back (through the canonical format) as the same
@@ -302,7 +286,7 @@ async fn mns_topic_callback_maps_the_token_and_the_reported_status() {
         .start(request(&flow, None, json!({"messageBody": "hello"})))
         .await
         .unwrap();
-    let token = token_of(&t, &started.record).await;
+    let token = t.token_of(&started.record).await;
     assert_eq!(
         mns.events(),
         vec![json!({"MessageBody": {"messageBody": "hello", "taskToken": token}})]

@@ -475,17 +475,6 @@ fn notify_mock() -> Value {
     json!([{"name": "notify", "invoker": "mock", "responses": [{"attempts": "*", "return": {}}]}])
 }
 
-async fn token_of(t: &support::TestEngine, rec: &flowgate::model::ExecutionRecord) -> String {
-    for _ in 0..200 {
-        let h = t.history(rec).await;
-        if let Some(e) = h.iter().find(|e| e.kind == EventKind::TaskSubmitted) {
-            return e.detail.extra().task_token.clone().unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the task never handed its token out");
-}
-
 #[tokio::test]
 async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
     let t = engine(notify_mock(), fast_config());
@@ -495,7 +484,7 @@ async fn a_long_poll_wakes_when_a_callback_completes_the_execution() {
         .start(request(&flow, Some("e1"), json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &started.record).await;
+    let token = t.token_of(&started.record).await;
     assert!(
         token.contains('='),
         "tokens look like the clouds' base64 tokens: {token}"
@@ -544,7 +533,7 @@ async fn a_reported_failure_is_an_error_that_catch_policies_match() {
         .start(request(&flow, None, json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &started.record).await;
+    let token = t.token_of(&started.record).await;
     t.engine
         .report_failure(&token, "Denied".into(), "manager said no".into())
         .await
@@ -569,7 +558,7 @@ async fn a_callback_wait_times_out_and_refuses_late_reports() {
         .start(request(&flow, None, json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &started.record).await;
+    let token = t.token_of(&started.record).await;
     let rec = t
         .engine
         .wait_execution(&started.record.id, Duration::from_secs(30))
@@ -1095,7 +1084,7 @@ async fn a_waiting_callback_task_can_be_found_by_execution_and_state() {
         .start(request(&flow, None, json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &started.record).await;
+    let token = t.token_of(&started.record).await;
     assert_eq!(
         t.engine.waiting_token(&started.record.id, "Ask"),
         Some(token.clone())
@@ -1125,7 +1114,7 @@ async fn a_child_execution_reports_its_result_to_the_parent_task_token() {
         .start(request(&parent_flow, None, json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &parent.record).await;
+    let token = t.token_of(&parent.record).await;
     let mut child = request(&child_flow, None, json!({"who": "kid"}));
     child.callback_token = Some(token);
     t.engine.start(child).await.unwrap();
@@ -1142,7 +1131,7 @@ async fn a_child_execution_reports_its_result_to_the_parent_task_token() {
         .start(request(&parent_flow, None, json!({})))
         .await
         .unwrap();
-    let token = token_of(&t, &parent.record).await;
+    let token = t.token_of(&parent.record).await;
     let mut child = request(&failing_child, None, json!({}));
     child.callback_token = Some(token);
     t.engine.start(child).await.unwrap();

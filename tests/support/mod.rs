@@ -89,6 +89,33 @@ impl TestEngine {
             .expect("start_sync")
     }
 
+    /// The token a callback task of the execution handed out (waits for it, bounded).
+    pub async fn token_of(&self, rec: &ExecutionRecord) -> String {
+        for _ in 0..400 {
+            let h = self.history(rec).await;
+            if let Some(e) = h.iter().find(|e| e.kind == EventKind::TaskSubmitted) {
+                return e.detail.extra().task_token.clone().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the task never handed its token out");
+    }
+
+    /// The inputs recorded by the `kind` events (StateEntered, StateStarted) of a state.
+    pub async fn state_inputs(
+        &self,
+        rec: &ExecutionRecord,
+        kind: EventKind,
+        state: &str,
+    ) -> Vec<Value> {
+        self.history(rec)
+            .await
+            .iter()
+            .filter(|e| e.kind == kind && &*e.state == state)
+            .map(|e| e.detail.input.as_deref().cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
     /// All history events of an execution.
     pub async fn history(&self, rec: &ExecutionRecord) -> Vec<Event> {
         self.engine
