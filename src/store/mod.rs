@@ -3,6 +3,7 @@
 
 pub mod memory;
 mod records;
+pub mod sqlite;
 
 use async_trait::async_trait;
 
@@ -11,6 +12,7 @@ pub use records::{
     ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, TaskTokenRecord,
     TimerRecord, TokenState,
 };
+pub use sqlite::SqliteStore;
 
 use crate::model::execution::FlowKey;
 use crate::model::{Event, ExecutionRecord};
