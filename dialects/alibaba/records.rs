@@ -53,6 +53,44 @@ pub async fn version(ctx: &Ctx<'_>, flow: &FlowRecord, version: &str) -> Result<
         .ok_or_else(not_found)
 }
 
+/// One page of a flow's named records (schedules, aliases) for a List action: the items
+/// rendered by `view` under `list_key`, and `NextToken` = the last item's `name_field` when
+/// more remain. Reads `Limit` (1–1000, default 60) and `NextToken` from the request.
+pub async fn list_named(
+    ctx: &Ctx<'_>,
+    flow: &FlowRecord,
+    kind: &str,
+    list_key: &str,
+    name_field: &str,
+    view: fn(&Value) -> serde_json::Map<String, Value>,
+) -> super::rpc::ActionResult {
+    let limit = ctx.params.int("Limit", 1, 1000)?.unwrap_or(60) as usize;
+    let after = ctx.params.optional("NextToken").map(|n| named_key(flow, n));
+    let page = ctx
+        .app
+        .engine
+        .store()
+        .list_records(kind, &format!("{}/", flow.id), after.as_deref(), limit)
+        .await
+        .map_err(internal)?;
+    let mut m = serde_json::Map::new();
+    m.insert(
+        list_key.into(),
+        Value::Array(
+            page.items
+                .iter()
+                .map(|(_, r)| Value::Object(view(r)))
+                .collect(),
+        ),
+    );
+    if page.next.is_some() {
+        if let Some((_, r)) = page.items.last() {
+            m.insert("NextToken".into(), r[name_field].clone());
+        }
+    }
+    Ok(m)
+}
+
 /// Removes every version, alias and schedule of a flow.
 pub async fn delete_all(ctx: &Ctx<'_>, flow: &FlowRecord) -> Result<(), ApiError> {
     let store = ctx.app.engine.store();

@@ -63,6 +63,7 @@ pub enum EventKind {
 /// The data of an event. Payloads are shared (`Arc`) with the execution's running state, so
 /// recording them costs no copy; the rarer fields live behind one box to keep events small.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EventDetailRepr")]
 pub struct EventDetail {
     /// Input of the execution, state, branch, iteration or task call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +74,28 @@ pub struct EventDetail {
     /// Everything else (errors, task and timing data).
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub more: Option<Box<DetailMore>>,
+}
+
+/// The serde form of an [`EventDetail`]: a flattened `Option` always reads back as `Some`, so
+/// reading normalises an empty `more` to `None` (what was written).
+#[derive(Deserialize)]
+struct EventDetailRepr {
+    #[serde(default)]
+    input: Option<Arc<Value>>,
+    #[serde(default)]
+    output: Option<Arc<Value>>,
+    #[serde(flatten)]
+    more: DetailMore,
+}
+
+impl From<EventDetailRepr> for EventDetail {
+    fn from(r: EventDetailRepr) -> Self {
+        EventDetail {
+            input: r.input,
+            output: r.output,
+            more: (r.more != DetailMore::default()).then(|| Box::new(r.more)),
+        }
+    }
 }
 
 /// The less common parts of an [`EventDetail`].
@@ -182,4 +205,22 @@ pub struct Event {
     pub state: Arc<str>,
     /// What it carried.
     pub detail: EventDetail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_read_back_exactly_as_written() {
+        for d in [
+            EventDetail::input(Arc::new(serde_json::json!({"a": 1}))),
+            EventDetail::error("E", "c"),
+            EventDetail::default(),
+        ] {
+            let text = serde_json::to_string(&d).unwrap();
+            let back: EventDetail = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, d, "{text}");
+        }
+    }
 }

@@ -56,7 +56,7 @@ use super::{
 };
 use crate::model::execution::FlowKey;
 use crate::model::time::Timestamp;
-use crate::model::{DetailMore, Event, ExecutionRecord, ExecutionStatus, Flow};
+use crate::model::{Event, ExecutionRecord, ExecutionStatus, Flow};
 
 /// The schema, one step per version: step `i` brings the file from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -401,17 +401,6 @@ fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
     if u.stopped.is_some() {
         r.stopped = u.stopped;
     }
-}
-
-/// An event from its stored JSON. `EventDetail::more` is a flattened `Option<Box<_>>`, which
-/// serde reads back as `Some(empty)` when the event had none: normalized to `None` so a
-/// stored event compares equal to the one the engine committed.
-fn decode_event(text: &str) -> Result<Event, StoreError> {
-    let mut e: Event = from_json(text)?;
-    if e.detail.more.as_deref() == Some(&DetailMore::default()) {
-        e.detail.more = None;
-    }
-    Ok(e)
 }
 
 fn limit_i64(limit: usize) -> i64 {
@@ -840,7 +829,7 @@ impl Store for SqliteStore {
         rows.truncate(limit);
         let items = rows
             .iter()
-            .map(|t| decode_event(t))
+            .map(|t| from_json::<Event>(t))
             .collect::<Result<Vec<_>, _>>()?;
         let next = if more {
             items.last().map(|e| e.id.to_string())

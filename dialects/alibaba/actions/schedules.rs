@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::params::{check_name, invalid};
-use crate::dialects::alibaba::records::{internal, named_key, SCHEDULE};
+use crate::dialects::alibaba::records::{internal, list_named, named_key, SCHEDULE};
 use crate::dialects::alibaba::rpc::{ActionResult, Ctx};
 use crate::dialects::alibaba::{flow_key, wire};
 use crate::engine::StartRequest;
@@ -179,34 +179,7 @@ pub async fn delete(ctx: &Ctx<'_>) -> ActionResult {
 /// `GET /?Action=ListSchedules&FlowName=...&Limit=...&NextToken=...`.
 pub async fn list(ctx: &Ctx<'_>) -> ActionResult {
     let flow = flow(ctx).await?;
-    let limit = ctx.params.int("Limit", 1, 1000)?.unwrap_or(60) as usize;
-    let after = ctx
-        .params
-        .optional("NextToken")
-        .map(|n| named_key(&flow, n));
-    let page = ctx
-        .app
-        .engine
-        .store()
-        .list_records(SCHEDULE, &format!("{}/", flow.id), after.as_deref(), limit)
-        .await
-        .map_err(internal)?;
-    let mut m = Map::new();
-    m.insert(
-        "Schedules".into(),
-        Value::Array(
-            page.items
-                .iter()
-                .map(|(_, s)| Value::Object(view(s)))
-                .collect(),
-        ),
-    );
-    if page.next.is_some() {
-        if let Some((_, s)) = page.items.last() {
-            m.insert("NextToken".into(), s["ScheduleName"].clone());
-        }
-    }
-    Ok(m)
+    list_named(ctx, &flow, SCHEDULE, "Schedules", "ScheduleName", view).await
 }
 
 /// Starts an execution for every enabled schedule with a cron occurrence in `(since, until]`,

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::params::invalid;
 use crate::dialects::alibaba::records::{
-    internal, named_key, value_string, value_u64, version, version_key, ALIAS, VERSION,
+    internal, list_named, named_key, value_string, value_u64, version, version_key, ALIAS, VERSION,
     VERSION_COUNTER,
 };
 use crate::dialects::alibaba::rpc::{ActionResult, Ctx};
@@ -255,34 +255,7 @@ pub async fn describe_alias(ctx: &Ctx<'_>) -> ActionResult {
 /// `GET /?Action=ListFlowAliases&FlowName=...&Limit=...&NextToken=...`.
 pub async fn list_aliases(ctx: &Ctx<'_>) -> ActionResult {
     let flow = flow(ctx).await?;
-    let limit = ctx.params.int("Limit", 1, 1000)?.unwrap_or(60) as usize;
-    let after = ctx
-        .params
-        .optional("NextToken")
-        .map(|n| named_key(&flow, n));
-    let page = ctx
-        .app
-        .engine
-        .store()
-        .list_records(ALIAS, &format!("{}/", flow.id), after.as_deref(), limit)
-        .await
-        .map_err(internal)?;
-    let mut m = Map::new();
-    m.insert(
-        "Aliases".into(),
-        Value::Array(
-            page.items
-                .iter()
-                .map(|(_, a)| Value::Object(alias_view(a)))
-                .collect(),
-        ),
-    );
-    if page.next.is_some() {
-        if let Some((_, a)) = page.items.last() {
-            m.insert("NextToken".into(), a["Name"].clone());
-        }
-    }
-    Ok(m)
+    list_named(ctx, &flow, ALIAS, "Aliases", "Name", alias_view).await
 }
 
 /// `POST /?Action=DeleteFlowAlias` with form `FlowName, Name`.
