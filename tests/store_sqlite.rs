@@ -118,6 +118,7 @@ fn token(tok: &str) -> TaskTokenRecord {
         state: "T".into(),
         status: TokenState::Waiting,
         created: t0(),
+        outcome: None,
     }
 }
 
@@ -451,18 +452,22 @@ async fn timers_and_tokens_behave(s: &dyn Store) {
     s.put_token(token("tok")).await.unwrap();
     assert_eq!(s.get_token("tok").await.unwrap().unwrap(), token("tok"));
     assert!(s.get_token("nope").await.unwrap().is_none());
-    let done = s.complete_token("tok").await.unwrap();
+    let report = serde_json::json!({"output": {"ok": true}});
+    let done = s.complete_token("tok", Some(report.clone())).await.unwrap();
     assert_eq!(done.status, TokenState::Completed);
+    let read = s.get_token("tok").await.unwrap().unwrap();
+    assert_eq!(read.status, TokenState::Completed);
     assert_eq!(
-        s.get_token("tok").await.unwrap().unwrap().status,
-        TokenState::Completed
+        read.outcome,
+        Some(report),
+        "the report is kept with the token"
     );
     assert_eq!(
-        s.complete_token("tok").await.unwrap_err(),
+        s.complete_token("tok", None).await.unwrap_err(),
         StoreError::AlreadyCompleted("tok".into())
     );
     assert_eq!(
-        s.complete_token("nope").await.unwrap_err(),
+        s.complete_token("nope", None).await.unwrap_err(),
         StoreError::NotFound("nope".into())
     );
     s.put_token(token("tok2")).await.unwrap();
@@ -608,7 +613,7 @@ async fn a_reopened_file_keeps_everything() {
         );
     }
     assert_eq!(
-        s.complete_token("tok").await.unwrap_err(),
+        s.complete_token("tok", None).await.unwrap_err(),
         StoreError::AlreadyCompleted("tok".into())
     );
     for kind in ["sched", "alias"] {

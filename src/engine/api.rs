@@ -475,7 +475,7 @@ impl Engine {
                 token: token.to_string(),
             });
         };
-        match self.inner.store.complete_token(token).await {
+        match self.inner.store.complete_token(token, None).await {
             Ok(_) => {}
             Err(StoreError::AlreadyCompleted(_)) => {
                 return Err(ApiError::TaskAlreadyCompleted {

@@ -410,7 +410,11 @@ impl Store for MemoryStore {
         Ok(self.tokens.get(token).map(|t| t.clone()))
     }
 
-    async fn complete_token(&self, token: &str) -> Result<TaskTokenRecord, StoreError> {
+    async fn complete_token(
+        &self,
+        token: &str,
+        outcome: Option<serde_json::Value>,
+    ) -> Result<TaskTokenRecord, StoreError> {
         let mut t = self
             .tokens
             .get_mut(token)
@@ -419,6 +423,7 @@ impl Store for MemoryStore {
             return Err(StoreError::AlreadyCompleted(token.to_string()));
         }
         t.status = TokenState::Completed;
+        t.outcome = outcome;
         Ok(t.clone())
     }
 

@@ -32,7 +32,45 @@ pub enum StoreError {
     /// The backend failed.
     #[error("store backend failure: {0}")]
     Backend(String),
+    /// This node no longer holds the execution's lease (another node claimed it): the write
+    /// was refused, and the node must stop running the execution.
+    #[error("execution {0} is held by another node")]
+    Fenced(String),
 }
+
+/// A message between the gateway nodes that share one store (see [`Store::publish`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// An execution ended and its final state is committed: long polls anywhere wake.
+    Finished {
+        /// The execution.
+        execution_id: String,
+    },
+    /// Someone asked to stop an execution (the request is also stored as a
+    /// [`STOP_REQUEST`] record): the node running it stops it.
+    Stop {
+        /// The execution.
+        execution_id: String,
+    },
+    /// A task token was completed with an outcome ([`TaskTokenRecord::outcome`]): the node
+    /// whose task waits on it delivers the outcome.
+    Reported {
+        /// The token.
+        token: String,
+    },
+    /// The task that waited on a token recorded its report as this event.
+    Recorded {
+        /// The token.
+        token: String,
+        /// The id of the event the task recorded.
+        event_id: u64,
+    },
+}
+
+/// Record kind ([`Store::put_record`]) of a pending stop request, keyed by execution id, value
+/// `{"error": ..., "cause": ...}`: a stop answered on one node survives until the node that
+/// runs (or next claims) the execution acts on it.
+pub const STOP_REQUEST: &str = "flowgate.stop_request";
 
 /// Flows, executions, history, timers and task tokens.
 #[async_trait]
@@ -104,8 +142,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_token(&self, token: TaskTokenRecord) -> Result<(), StoreError>;
     /// A task token's record.
     async fn get_token(&self, token: &str) -> Result<Option<TaskTokenRecord>, StoreError>;
-    /// Marks a waiting token completed; `AlreadyCompleted` if it was, `NotFound` if unknown.
-    async fn complete_token(&self, token: &str) -> Result<TaskTokenRecord, StoreError>;
+    /// Marks a waiting token completed, keeping the report's `outcome` with it (so a report
+    /// survives until the waiting task records it); `AlreadyCompleted` if it was, `NotFound`
+    /// if unknown.
+    async fn complete_token(
+        &self,
+        token: &str,
+        outcome: Option<serde_json::Value>,
+    ) -> Result<TaskTokenRecord, StoreError>;
 
     /// Writes a dialect record (a schedule, a flow version, an alias, ...): a JSON value
     /// under `(kind, key)`. `Create` fails with `AlreadyExists` when the key is taken,
@@ -133,6 +177,58 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<(String, serde_json::Value)>, StoreError>;
+
+    // ----- durability and several nodes -----
+
+    /// Whether executions survive a restart. The engine resumes the running executions a
+    /// durable store hands it from [`Store::claim_orphans`].
+    fn is_durable(&self) -> bool {
+        false
+    }
+
+    /// Claims up to `limit` running executions that no live node holds, for this node, for
+    /// `lease`: after a restart of a single-node store, every running execution (once); on a
+    /// shared store, those whose lease expired. Each claim bumps the execution's fencing
+    /// epoch, so the node that held it before can no longer commit to it.
+    async fn claim_orphans(
+        &self,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let _ = (lease, limit);
+        Ok(Vec::new())
+    }
+
+    /// Extends the leases of the running executions this node holds by `lease`; returns the
+    /// ids among `held` it no longer holds (claimed by another node), which the engine stops
+    /// running here without writing.
+    async fn renew_leases(
+        &self,
+        held: &[String],
+        lease: std::time::Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let _ = (held, lease);
+        Ok(Vec::new())
+    }
+
+    /// Gives up this node's leases on `ids` (graceful shutdown) so another node claims them at
+    /// once.
+    async fn release_leases(&self, ids: &[String]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+
+    /// Sends a notice to every node that shares the store, this one included. Single-node
+    /// stores drop it (the engine acts on local events directly).
+    async fn publish(&self, notice: Notice) -> Result<(), StoreError> {
+        let _ = notice;
+        Ok(())
+    }
+
+    /// The notices of every node (see [`Store::publish`]); `None` for single-node stores.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        None
+    }
 }
 
 /// How [`Store::put_record`] treats an existing key.

@@ -133,4 +133,9 @@ pub struct TaskTokenRecord {
     pub status: TokenState,
     /// When it was handed out.
     pub created: Timestamp,
+    /// The report that completed it, kept until the waiting task records it:
+    /// `{"output": ...}` or `{"error": ..., "cause": ...}`. `None` while waiting, and when a
+    /// timeout or the end of the execution completed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Value>,
 }

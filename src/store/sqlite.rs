@@ -985,7 +985,11 @@ impl Store for SqliteStore {
         text.map(|t| from_json(&t)).transpose()
     }
 
-    async fn complete_token(&self, token: &str) -> Result<TaskTokenRecord, StoreError> {
+    async fn complete_token(
+        &self,
+        token: &str,
+        outcome: Option<serde_json::Value>,
+    ) -> Result<TaskTokenRecord, StoreError> {
         let token = token.to_string();
         self.write(move |tx| {
             let text: Option<String> = tx
@@ -1000,6 +1004,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::AlreadyCompleted(token));
             }
             rec.status = TokenState::Completed;
+            rec.outcome = outcome;
             let body = to_json(&rec)?;
             tx.prepare_cached("UPDATE tokens SET status = ?2, body = ?3 WHERE token = ?1")
                 .and_then(|mut s| s.execute(params![token, token_status_name(rec.status), body]))

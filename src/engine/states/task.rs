@@ -109,6 +109,7 @@ pub(crate) async fn run<'a>(
                     state: name.to_string(),
                     status: TokenState::Waiting,
                     created: chrono::Utc::now(),
+                    outcome: None,
                 })
                 .await
                 .map_err(Interrupt::store)?;
@@ -365,7 +366,7 @@ async fn timed_out<'a>(
 async fn release(ctx: &ExecCtx, token: Option<&str>) {
     if let Some(t) = token {
         ctx.engine.callbacks.take(t);
-        let _ = ctx.engine.store.complete_token(t).await;
+        let _ = ctx.engine.store.complete_token(t, None).await;
     }
 }
 
