@@ -184,21 +184,155 @@ impl fmt::Debug for Credential {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
-    /// Everything in memory, lost on exit, with bounded retention (see `[engine]`).
+    /// One SQLite database file (WAL, batched commits): survives restarts and `kill -9`;
+    /// running executions resume at start-up. The default.
     #[default]
+    Sqlite,
+    /// Everything in memory, lost on exit, with bounded retention (see `[engine]`): for tests.
     Memory,
+    /// A PostgreSQL database shared by several `flowgate serve` nodes (`store.url`).
+    Postgres,
 }
 
+/// Where Express executions are kept (`store.express`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpressPlacement {
+    /// In memory with bounded retention, as the clouds keep no history for them: a durable
+    /// store is not slowed down by them, and they are lost on restart.
+    #[default]
+    Memory,
+    /// In the configured store, like Standard executions.
+    Store,
+}
+
+/// How hard an SQLite commit waits for the disk (`store.synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// A commit survives a crash of the process (`kill -9`); a power loss may roll back the
+    /// last commits.
+    #[default]
+    Normal,
+    /// A commit survives a power loss too (one `fsync` per batch of commits).
+    Full,
+}
+
+/// The SQLite database file used when `store.path` is unset.
+pub const DEFAULT_SQLITE_PATH: &str = "flowgate-data/flowgate.db";
+
 /// Persistence settings (`[store]`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Which store keeps flows and executions. Only `memory` exists for now.
+    /// Which store keeps flows and executions (default `sqlite`).
     pub kind: StoreKind,
-    /// The database file of a persistent store. Unset by default; setting it with the
-    /// `memory` store is reported as a problem, because nothing would be written there.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The SQLite database file (default [`DEFAULT_SQLITE_PATH`], relative to the working
+    /// directory; its directory is created). Rejected with the other kinds, which would not
+    /// use it.
+    #[serde(
+        deserialize_with = "empty_path_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub path: Option<PathBuf>,
+    /// SQLite commit durability (`normal` or `full`).
+    pub synchronous: SyncMode,
+    /// The PostgreSQL connection URL (`postgres://user:password@host:port/database`),
+    /// required with `kind = "postgres"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Where Express executions are kept (`memory` or `store`).
+    pub express: ExpressPlacement,
+    /// This node's name in a shared store (default: host name, process id and a random
+    /// suffix, new at each start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// How long a node's claim on a running execution lasts without renewal (PostgreSQL):
+    /// after a node dies, another resumes its executions within this many seconds.
+    pub lease_seconds: f64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::default(),
+            path: None,
+            synchronous: SyncMode::default(),
+            url: None,
+            express: ExpressPlacement::default(),
+            node_id: None,
+            lease_seconds: 15.0,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The SQLite file this configuration uses.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SQLITE_PATH))
+    }
+
+    /// The store for tests and benchmarks: memory, nothing on disk.
+    pub fn memory() -> Self {
+        StoreConfig {
+            kind: StoreKind::Memory,
+            ..StoreConfig::default()
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Every problem of the `[store]` section, with its field.
+    fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let kind = match self.kind {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Memory => "memory",
+            StoreKind::Postgres => "postgres",
+        };
+        if let (StoreKind::Memory | StoreKind::Postgres, Some(p)) = (self.kind, &self.path) {
+            out.push(Problem::new(
+                "store.path",
+                format!(
+                    "not used by the {kind} store, only by sqlite (got {:?}); remove it",
+                    p.display().to_string()
+                ),
+            ));
+        }
+        match (self.kind, &self.url) {
+            (StoreKind::Postgres, None) => out.push(Problem::new(
+                "store.url",
+                "required with kind = \"postgres\" (postgres://user:password@host:port/database)",
+            )),
+            (StoreKind::Postgres, Some(u))
+                if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) =>
+            {
+                out.push(Problem::new(
+                    "store.url",
+                    format!("{u:?} is not a postgres:// or postgresql:// URL"),
+                ))
+            }
+            (StoreKind::Sqlite | StoreKind::Memory, Some(_)) => out.push(Problem::new(
+                "store.url",
+                format!("not used by the {kind} store, only by postgres; remove it"),
+            )),
+            (StoreKind::Postgres, Some(_)) | (StoreKind::Sqlite | StoreKind::Memory, None) => {}
+        }
+        if !(self.lease_seconds.is_finite() && self.lease_seconds >= 1.0) {
+            out.push(Problem::new(
+                "store.lease_seconds",
+                format!("must be at least 1 second (got {})", self.lease_seconds),
+            ));
+        }
+        if let Some(n) = &self.node_id {
+            if n.is_empty() || n.len() > 200 {
+                out.push(Problem::new("store.node_id", "must be 1 to 200 characters"));
+            }
+        }
+        out
+    }
 }
 
 /// Flows deployed at start-up and the namespaces they are deployed into (`[flows]`).
@@ -481,15 +615,7 @@ impl Config {
         }
 
         // Store.
-        if let (StoreKind::Memory, Some(p)) = (self.store.kind, &self.store.path) {
-            out.push(Problem::new(
-                "store.path",
-                format!(
-                    "not used by the memory store, which keeps nothing on disk (got {:?}); remove it",
-                    p.display().to_string()
-                ),
-            ));
-        }
+        out.extend(self.store.problems());
 
         // Flows.
         if let Some(dir) = &self.flows.dir {

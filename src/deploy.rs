@@ -120,7 +120,26 @@ pub async fn deploy_dir(
     for rec in records {
         let key = rec.key.clone();
         let result = match engine.create_flow(rec.clone()).await {
-            Err(crate::model::ApiError::FlowAlreadyExists { .. }) => engine.replace_flow(rec).await,
+            // Deployed before (a durable store keeps flows across restarts): an unchanged
+            // file keeps the flow as it is, a changed one replaces it under the same id, so
+            // the flow's executions stay its own and resume.
+            Err(crate::model::ApiError::FlowAlreadyExists { .. }) => {
+                match engine.flow(&key).await {
+                    Ok(old) if old.definition == rec.definition && old.dialect == rec.dialect => {
+                        Ok(old)
+                    }
+                    Ok(old) => {
+                        engine
+                            .replace_flow(FlowRecord {
+                                id: old.id,
+                                created: old.created,
+                                ..rec
+                            })
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             other => other,
         };
         if let Err(e) = result {

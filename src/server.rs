@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -12,11 +12,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, ExpressPlacement, StoreKind, SyncMode};
 use crate::dialects::{self, Dialect};
-use crate::engine::Engine;
+use crate::engine::{Engine, Recompile};
 use crate::invoke::FunctionRegistry;
 use crate::store::memory::{MemoryStore, Retention};
+use crate::store::sqlite::{SqliteOptions, Synchronous};
+use crate::store::{SqliteStore, Store, TieredStore};
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -80,12 +82,69 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
+/// Opens the store the configuration describes: SQLite (the default) or PostgreSQL, with
+/// Express executions in memory unless `store.express = "store"`; or the memory store.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    let memory = || {
+        MemoryStore::new(Retention {
+            express: config.engine.express_retention,
+            standard: config.engine.standard_retention,
+        })
+    };
+    let durable: Arc<dyn Store> = match config.store.kind {
+        StoreKind::Memory => return Ok(Arc::new(memory())),
+        StoreKind::Sqlite => {
+            let path = config.store.sqlite_path();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("store.path: cannot create {}: {e}", dir.display()))?;
+            }
+            let options = SqliteOptions {
+                synchronous: match config.store.synchronous {
+                    SyncMode::Normal => Synchronous::Normal,
+                    SyncMode::Full => Synchronous::Full,
+                },
+            };
+            let store = SqliteStore::open_with(&path, options)
+                .map_err(|e| format!("store.path: {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "SQLite store open");
+            Arc::new(store)
+        }
+        StoreKind::Postgres => {
+            let _ = (node_id(config), lease(config));
+            return Err("store.kind: postgres is not built yet (PG_PENDING)".to_string());
+        }
+    };
+    Ok(match config.store.express {
+        ExpressPlacement::Memory => Arc::new(TieredStore::new(durable, memory())),
+        ExpressPlacement::Store => durable,
+    })
+}
+
+/// This node's name in a shared store: configured, or host name, process id and a random
+/// suffix (new at each start, so a restarted node never mistakes old leases for its own).
+fn node_id(config: &Config) -> String {
+    if let Some(n) = &config.store.node_id {
+        return n.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "flowgate".to_string());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+}
+
+/// How long this node's claims on running executions last without renewal.
+pub fn lease(config: &Config) -> Duration {
+    Duration::from_secs_f64(config.store.lease_seconds.max(1.0))
+}
+
 /// Builds the engine the configuration describes (store, function bindings, limits).
-pub fn build_engine(config: &Config) -> Result<Engine, String> {
-    let store = MemoryStore::new(Retention {
-        express: config.engine.express_retention,
-        standard: config.engine.standard_retention,
-    });
+pub async fn build_engine(config: &Config) -> Result<Engine, String> {
+    let store = open_store(config).await?;
     let functions = FunctionRegistry::from_config(&config.functions).map_err(|problems| {
         problems
             .iter()
@@ -93,7 +152,15 @@ pub fn build_engine(config: &Config) -> Result<Engine, String> {
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    let engine = Engine::new(config.engine.clone(), Arc::new(store), functions);
+    let compilers = dialects::registry(config);
+    let recompile = Recompile(Box::new(move |dialect: &str, name: &str, text: &str| {
+        compilers
+            .iter()
+            .find(|d| d.name() == dialect)
+            .and_then(|d| d.compile(name, text).ok())
+    }));
+    let engine =
+        Engine::new(config.engine.clone(), store, functions).with_recompiler(Arc::new(recompile));
     match &config.mock_file {
         None => Ok(engine),
         Some(path) => {
@@ -120,7 +187,7 @@ pub enum ServeError {
 
 /// Prepares the state: engine, dialects, flows deployed from the flows directory.
 pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>), ServeError> {
-    let engine = build_engine(&config).map_err(ServeError::Config)?;
+    let engine = build_engine(&config).await.map_err(ServeError::Config)?;
     let dialects = dialects::registry(&config);
     if let Some(dir) = config.flows.dir.as_deref().filter(|d| d.is_dir()) {
         let cfg = &config;
@@ -150,6 +217,10 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
         config: Arc::new(config),
         limiter,
     };
+    let resumed = state.engine.start_background(lease(&state.config)).await;
+    if resumed > 0 {
+        tracing::info!(count = resumed, "resumed running executions from the store");
+    }
     for d in &dialects {
         d.start_background(&state);
     }
@@ -160,6 +231,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
 pub async fn serve(config: Config, addr: SocketAddr) -> Result<(), ServeError> {
     let started = Instant::now();
     let (state, dialects) = prepare(config).await?;
+    let state_engine = state.engine.clone();
     let app = app(state, &dialects);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(
@@ -167,9 +239,13 @@ pub async fn serve(config: Config, addr: SocketAddr) -> Result<(), ServeError> {
         startup_ms = started.elapsed().as_secs_f64() * 1000.0,
         "flowgate is listening"
     );
+    let engine = state_engine;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Running executions stay in a durable store and resume at the next start; on a shared
+    // store, other nodes take them over at once.
+    engine.release().await;
     tracing::info!("flowgate stopped");
     Ok(())
 }

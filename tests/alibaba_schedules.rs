@@ -31,6 +31,7 @@ const FLOW: &str = "version: v1\ntype: flow\nsteps:\n  - type: pass\n    name: p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enabled_schedule_starts_executions_with_its_payload_and_a_disabled_one_does_not() {
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.auth.mode = AuthMode::Off;
     config.engine.time_scale = 0.0;

@@ -63,6 +63,7 @@ fn serve_answers_health_and_stops_on_sigterm() {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("FLOWGATE_FLOWS__DIR", dir.path())
+        .env("FLOWGATE_STORE__PATH", dir.path().join("flowgate.db"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

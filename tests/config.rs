@@ -106,7 +106,10 @@ fn shipped_file_sets_every_key_explicitly() {
         ),
         ("flows", &["dir", "alibaba_namespace", "huawei_project"][..]),
         ("log", &["level", "format"][..]),
-        ("store", &["kind"][..]),
+        (
+            "store",
+            &["kind", "synchronous", "express", "lease_seconds"][..],
+        ),
     ] {
         let d = file[section].as_dict().unwrap();
         for k in keys {
@@ -166,7 +169,12 @@ fn defaults_ship_one_development_credential() {
         ("testAccessKeyId", "testAccessKeySecret")
     );
     assert_eq!(c.secret_for("someoneElse"), None);
-    assert_eq!(c.store.kind, StoreKind::Memory);
+    assert_eq!(c.store.kind, StoreKind::Sqlite, "durable by default");
+    assert_eq!(
+        c.store.sqlite_path(),
+        Path::new(flowgate::config::DEFAULT_SQLITE_PATH)
+    );
+    assert_eq!(c.store.lease_seconds, 15.0);
     assert_eq!(c.flows.dir.as_deref(), Some(Path::new("config/flows")));
     assert_eq!(c.flows.alibaba_namespace, "alibaba");
     assert_eq!(c.flows.huawei_project, "0123456789abcdef0123456789abcdef");
@@ -379,7 +387,9 @@ secret = "x"
 time_scale = -1.0
 
 [store]
+kind = "memory"
 path = "data/flowgate.db"
+lease_seconds = 0.0
 
 [flows]
 dir = {missing:?}
@@ -417,6 +427,7 @@ invoker = "http"
         "engine.time_scale",
         "functions[1].url",
         "store.path",
+        "store.lease_seconds",
         "flows.dir",
         "flows.huawei_project",
         "log.level",
@@ -485,4 +496,39 @@ fn listen_addr_rejects_host_names() {
     };
     assert_eq!(c.listen_addr().unwrap().port(), 8081);
     assert!(c.validate().is_empty());
+}
+
+#[test]
+fn store_settings_are_checked_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 4] = [
+        ("[store]\nkind = \"postgres\"\n", &["store.url"]),
+        (
+            "[store]\nkind = \"postgres\"\nurl = \"mysql://x\"\npath = \"a.db\"\n",
+            &["store.url", "store.path"],
+        ),
+        ("[store]\nurl = \"postgres://x/y\"\n", &["store.url"]),
+        ("[store]\nnode_id = \"\"\n", &["store.node_id"]),
+    ];
+    for (text, fields) in cases {
+        let path = dir.path().join("store.toml");
+        std::fs::write(&path, text).unwrap();
+        let problems = problems_of(load_isolated(&path));
+        for f in fields {
+            assert!(
+                problems.iter().any(|p| p.field == *f),
+                "{text}: no problem for {f}: {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), fields.len(), "{text}: {problems:#?}");
+    }
+    let path = dir.path().join("ok.toml");
+    std::fs::write(
+        &path,
+        "[store]\nkind = \"postgres\"\nurl = \"postgres://a:b@127.0.0.1:5432/db\"\nnode_id = \"n1\"\nexpress = \"store\"\n",
+    )
+    .unwrap();
+    let c = load_isolated(&path).expect("a postgres store configuration loads");
+    assert_eq!(c.store.kind, StoreKind::Postgres);
+    assert_eq!(c.store.express, flowgate::config::ExpressPlacement::Store);
 }

@@ -252,6 +252,7 @@ async fn run_case(file: &Path) -> Vec<String> {
     let case: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{}: not valid JSON: {e}", file.display()));
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.engine.time_scale = 0.0;
     let cfg = case.get("config").cloned().unwrap_or(Value::Null);

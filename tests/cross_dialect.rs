@@ -31,6 +31,7 @@ fn rpc(pairs: &[(&str, &str)]) -> Request<Body> {
 #[tokio::test]
 async fn an_alibaba_flow_runs_a_huawei_workflow_as_a_sub_flow() {
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.auth.mode = AuthMode::Off;
     config.engine.time_scale = 0.0;

@@ -32,6 +32,7 @@ const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
 async fn gateway(functions: Value) -> Router {
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.engine.time_scale = 0.0;
     config.auth.mode = AuthMode::Off;

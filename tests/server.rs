@@ -22,6 +22,7 @@ async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
 #[tokio::test]
 async fn health_answers_ok_and_unknown_paths_get_json_404() {
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     let (state, dialects) = prepare(config).await.unwrap();
     let router = app(state, &dialects);
@@ -48,6 +49,7 @@ async fn flows_in_the_flows_directory_are_deployed_at_start() {
     )
     .unwrap();
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = Some(dir.path().to_path_buf());
     let (state, _) = prepare(config).await.unwrap();
     let key = flowgate::model::execution::FlowKey::new("canonical", "greet");
@@ -72,6 +74,7 @@ async fn a_broken_flow_file_stops_start_up_with_every_problem() {
     std::fs::create_dir(dir.path().join("klingon")).unwrap();
     std::fs::write(dir.path().join("klingon/x.json"), "{}").unwrap();
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = Some(dir.path().to_path_buf());
     let err = prepare(config).await.unwrap_err().to_string();
     assert!(err.contains("bad.json: root.start_at"), "{err}");

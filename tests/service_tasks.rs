@@ -372,6 +372,7 @@ async fn deploy_on(engine: &Engine, flow: Value) -> FlowRecord {
 #[tokio::test]
 async fn outbox_route_lists_filters_and_empties() {
     let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     let (state, dialects) = prepare(config).await.unwrap();
     let engine = state.engine.clone();

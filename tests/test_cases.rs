@@ -142,6 +142,7 @@ async fn the_official_api_selects_a_test_case_through_the_input() {
     // The YAML above is wrong on purpose (TestCases is empty, FlightFull a sibling): the
     // gateway must refuse to start and say where.
     let mut config = flowgate::config::Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.mock_file = Some(path.clone());
     let err = flowgate::server::prepare(config)
@@ -156,6 +157,7 @@ async fn the_official_api_selects_a_test_case_through_the_input() {
     )
     .unwrap();
     let mut config = flowgate::config::Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
     config.flows.dir = None;
     config.auth.mode = flowgate::config::AuthMode::Off;
     config.engine.time_scale = 0.0;

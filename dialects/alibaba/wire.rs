@@ -67,7 +67,8 @@ pub fn event_type(k: EventKind) -> Option<&'static str> {
         EventKind::RetryScheduled
         | EventKind::ErrorCaught
         | EventKind::WaitStarted
-        | EventKind::WaitEnded => return None,
+        | EventKind::WaitEnded
+        | EventKind::ExecutionResumed => return None,
     })
 }
 

@@ -43,6 +43,13 @@ pub struct Started {
     pub existing: bool,
 }
 
+/// How long a report answered here waits to learn the event id a task on another node (or
+/// one still resuming) records it as; the report is kept either way.
+const REPORT_RECORD_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a stop answered here waits for the node running the execution to end it.
+const REMOTE_STOP_WAIT: Duration = Duration::from_secs(30);
+
 fn internal(e: StoreError) -> ApiError {
     ApiError::Internal {
         message: e.to_string(),
@@ -303,8 +310,22 @@ impl Engine {
         let done = self.inner.live.get(id).map(|l| l.done.clone());
         if let Some(done) = done {
             let _ = tokio::time::timeout(max, done.wait()).await;
+        } else if self.inner.nodes.shared {
+            self.wait_remote(id, max).await?;
         }
         self.execution(id).await
+    }
+
+    /// Waits (at most `max`) for an execution running on another node to end.
+    async fn wait_remote(&self, id: &str, max: Duration) -> Result<(), ApiError> {
+        let done = self.inner.nodes.remote_completion(id);
+        let rec = self.execution(id).await;
+        if matches!(&rec, Ok(r) if !r.is_terminal()) {
+            let _ = tokio::time::timeout(max, done.wait()).await;
+        }
+        drop(done);
+        self.inner.nodes.forget_remote(id);
+        rec.map(|_| ())
     }
 
     /// Stops a running execution with an optional error and cause; returns its final record.
@@ -320,6 +341,8 @@ impl Engine {
             .live
             .get(id)
             .map(|l| (l.ctx.clone(), l.done.clone()));
+        let error = error.unwrap_or_else(|| error_names::STOPPED.to_string());
+        let cause = cause.unwrap_or_default();
         let Some((ctx, done)) = live else {
             let r = self.execution(id).await?;
             if r.is_terminal() {
@@ -330,12 +353,33 @@ impl Engine {
                     ),
                 });
             }
-            return Ok(r);
+            if self.inner.store.is_durable() {
+                // It runs on another node (or is about to resume here): the stop is kept
+                // until that node ends it.
+                self.inner
+                    .store
+                    .put_record(
+                        crate::store::STOP_REQUEST,
+                        id,
+                        serde_json::json!({"error": error, "cause": cause}),
+                        crate::store::PutMode::Upsert,
+                    )
+                    .await
+                    .map_err(internal)?;
+                self.inner
+                    .store
+                    .publish(crate::store::Notice::Stop {
+                        execution_id: id.to_string(),
+                    })
+                    .await
+                    .map_err(internal)?;
+                if self.inner.nodes.shared {
+                    self.wait_remote(id, REMOTE_STOP_WAIT).await?;
+                }
+            }
+            return self.execution(id).await;
         };
-        ctx.abort(Abort::Stop(ExecError::new(
-            error.unwrap_or_else(|| error_names::STOPPED.to_string()),
-            cause.unwrap_or_default(),
-        )));
+        ctx.abort(Abort::Stop(ExecError::new(error, cause)));
         done.wait().await;
         self.execution(id).await
     }
@@ -470,12 +514,17 @@ impl Engine {
                 token: token.to_string(),
             });
         }
-        let Some(waiter) = self.inner.callbacks.take(token) else {
+        let waiter = self.inner.callbacks.take(token);
+        if waiter.is_none() && !self.inner.store.is_durable() {
+            // Nothing resumes in memory: a token nobody waits on is finished.
             return Err(ApiError::TaskAlreadyCompleted {
                 token: token.to_string(),
             });
-        };
-        match self.inner.store.complete_token(token, None).await {
+        }
+        // The report is kept with the token before it is answered, so it survives a crash
+        // until the task records it.
+        let kept = super::nodes::outcome_to_json(&outcome);
+        match self.inner.store.complete_token(token, Some(kept)).await {
             Ok(_) => {}
             Err(StoreError::AlreadyCompleted(_)) => {
                 return Err(ApiError::TaskAlreadyCompleted {
@@ -489,6 +538,23 @@ impl Engine {
             }
             Err(e) => return Err(internal(e)),
         }
+        let Some(waiter) = waiter else {
+            // The task waits on another node, or has not resumed yet after a restart: it
+            // takes the report from the token.
+            self.inner
+                .store
+                .publish(crate::store::Notice::Reported {
+                    token: token.to_string(),
+                })
+                .await
+                .map_err(internal)?;
+            let id = self
+                .inner
+                .nodes
+                .await_recorded(token, REPORT_RECORD_WAIT)
+                .await;
+            return Ok(id.unwrap_or(0));
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         if waiter.send(Report { outcome, reply: tx }).is_err() {
             return Err(ApiError::TaskAlreadyCompleted {

@@ -54,6 +54,9 @@ pub(crate) enum Abort {
     Fail(ExecError),
     /// The execution timeout passed.
     TimedOut,
+    /// Another node holds the execution now (this node lost its lease): stop running it here
+    /// without writing anything.
+    Fenced,
 }
 
 /// Everything a running execution shares across its states and branches.
@@ -75,6 +78,8 @@ pub(crate) struct ExecCtx {
     pub(crate) global: Mutex<Value>,
     /// The top-level state that failed, and its raw input (where a retry starts again).
     pub(crate) failed_at: Mutex<Option<crate::model::RetryPoint>>,
+    /// Where a resumed execution carries on (see `resume`); `None` for a fresh run.
+    pub(crate) resume: Option<Box<super::resume::ResumePlan>>,
     next_event: AtomicU64,
     /// The time stamped on new events. Refreshed by
     /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
@@ -114,6 +119,7 @@ impl ExecCtx {
             abort: Mutex::new(None),
             global: Mutex::new(Value::Object(Map::new())),
             failed_at: Mutex::new(None),
+            resume: None,
             next_event: AtomicU64::new(first_event_id + 1),
             clock: Mutex::new(Utc::now()),
             pending: Mutex::new(Vec::with_capacity(16)),
@@ -191,11 +197,14 @@ impl ExecCtx {
         if events.is_empty() {
             return Ok(());
         }
-        self.engine
-            .store
-            .commit(&self.id, events, None)
-            .await
-            .map_err(Interrupt::store)
+        match self.engine.store.commit(&self.id, events, None).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Fenced(_)) => {
+                self.abort(Abort::Fenced);
+                Err(Interrupt::Cancelled)
+            }
+            Err(e) => Err(Interrupt::store(e)),
+        }
     }
 
     /// The buffered events, leaving the buffer empty.

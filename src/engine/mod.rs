@@ -18,6 +18,8 @@ mod callbacks;
 mod clock;
 pub mod config;
 mod exec;
+mod nodes;
+mod resume;
 mod runner;
 mod scope;
 mod states;
@@ -28,6 +30,7 @@ use dashmap::DashMap;
 
 pub use api::{StartRequest, Started};
 pub use config::EngineConfig;
+pub use nodes::Recompile;
 
 use crate::invoke::FunctionRegistry;
 use crate::store::Store;
@@ -46,13 +49,18 @@ pub(crate) struct Inner {
     pub(crate) live: DashMap<String, runner::LiveExecution, ahash::RandomState>,
     pub(crate) callbacks: callbacks::Waiters,
     pub(crate) test_cases: crate::invoke::testcases::TestCases,
+    pub(crate) nodes: nodes::Nodes,
+    pub(crate) recompile: Option<Arc<Recompile>>,
 }
 
 impl Engine {
     /// An engine over a store, with the configured function bindings.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>, functions: FunctionRegistry) -> Self {
+        let nodes = nodes::Nodes::new(&*store);
         Engine {
             inner: Arc::new(Inner {
+                nodes,
+                recompile: None,
                 store,
                 functions,
                 config,
@@ -69,6 +77,49 @@ impl Engine {
             .expect("test cases are set before the engine is shared")
             .test_cases = cases;
         self
+    }
+
+    /// The same engine able to compile a definition again with its dialect, so an execution
+    /// resumed after its flow was replaced carries on with the definition it started with
+    /// (call before the engine is shared).
+    pub fn with_recompiler(mut self, recompile: Arc<Recompile>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("the recompiler is set before the engine is shared")
+            .recompile = Some(recompile);
+        self
+    }
+
+    /// Starts the durability work: resumes the running executions a durable store hands this
+    /// node (every running one after a restart) before returning how many, then keeps this
+    /// node's leases alive, takes over the executions of dead nodes and listens to the other
+    /// nodes' notices in the background. Nothing to do with the memory store.
+    pub async fn start_background(&self, lease: std::time::Duration) -> usize {
+        if !self.inner.store.is_durable() {
+            return 0;
+        }
+        let resumed = nodes::claim_round(&self.inner, lease).await;
+        tokio::spawn(nodes::lease_loop(self.inner.clone(), lease));
+        if self.inner.nodes.shared {
+            tokio::spawn(nodes::notice_loop(self.inner.clone()));
+        }
+        resumed
+    }
+
+    /// Lets other nodes take this node's running executions over at once (graceful
+    /// shutdown of a node of a shared store); they stop running here.
+    pub async fn release(&self) {
+        if !self.inner.nodes.shared {
+            return;
+        }
+        let held: Vec<String> = self.inner.live.iter().map(|l| l.key().clone()).collect();
+        for id in &held {
+            if let Some(l) = self.inner.live.get(id) {
+                l.ctx.abort(exec::Abort::Fenced);
+            }
+        }
+        if let Err(e) = self.inner.store.release_leases(&held).await {
+            tracing::warn!(error = %e, "could not release this node's leases");
+        }
     }
 
     /// The store the engine commits to.

@@ -46,7 +46,7 @@ impl Completion {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.done.store(true, Ordering::Release);
         self.notify.notify_waiters();
     }
@@ -57,12 +57,19 @@ impl Completion {
 pub(crate) struct Launch {
     ctx: Arc<ExecCtx>,
     start: Option<RetryPoint>,
+    /// What is left of the execution timeout, for a resumed execution.
+    remaining: Option<Duration>,
 }
 
 impl Launch {
     /// The execution's id.
     pub(crate) fn id(&self) -> &str {
         &self.ctx.id
+    }
+
+    /// The execution's context.
+    pub(crate) fn ctx(&self) -> Arc<ExecCtx> {
+        self.ctx.clone()
     }
 
     /// Starts running (call once the record is committed); the completion is signalled
@@ -76,8 +83,9 @@ impl Launch {
                 done: done.clone(),
             },
         );
-        let timeout = timeout_of(&inner.config, &self.ctx.flow);
-        tokio::spawn(run(self.ctx, done.clone(), timeout, self.start));
+        let full = timeout_of(&inner.config, &self.ctx.flow);
+        let timeout = self.remaining.map_or(full, |r| r.min(full));
+        tokio::spawn(run(self.ctx, done.clone(), timeout, full, self.start));
         done
     }
 }
@@ -101,7 +109,42 @@ pub(crate) fn prepare(
         record.callback_token.clone(),
         record.test_case.clone(),
     ));
-    Launch { ctx, start }
+    Launch {
+        ctx,
+        start,
+        remaining: None,
+    }
+}
+
+/// Prepares an execution that carries on after a restart or a takeover: it runs again from
+/// the plan's top-level state, within what is left of its execution timeout.
+pub(crate) fn prepare_resumed(
+    inner: &Arc<Inner>,
+    record: &ExecutionRecord,
+    flow: Arc<Flow>,
+    plan: super::resume::ResumePlan,
+) -> Launch {
+    let mut ctx = ExecCtx::new(
+        inner.clone(),
+        record.id.clone(),
+        record.name.clone(),
+        flow.clone(),
+        record.flow.clone(),
+        record.input.clone(),
+        record.started,
+        record.event_count,
+        record.callback_token.clone(),
+        record.test_case.clone(),
+    );
+    let start = plan.point.clone();
+    ctx.resume = Some(Box::new(plan));
+    let elapsed = (now() - record.started).to_std().unwrap_or_default();
+    let remaining = timeout_of(&inner.config, &flow).saturating_sub(elapsed);
+    Launch {
+        ctx: Arc::new(ctx),
+        start,
+        remaining: Some(remaining),
+    }
 }
 
 /// Starts running an execution whose record is already committed.
@@ -127,6 +170,7 @@ async fn run(
     ctx: Arc<ExecCtx>,
     done: Arc<Completion>,
     timeout: Duration,
+    full_timeout: Duration,
     start: Option<RetryPoint>,
 ) {
     let cancel = ctx.root_cancel.clone();
@@ -140,6 +184,16 @@ async fn run(
             }
         };
         let from = start.as_ref().map(|p| (p.state.as_str(), p.input.clone()));
+        if ctx.resume.is_some() {
+            ctx.tick();
+            let detail = EventDetail::more(crate::model::DetailMore {
+                next: start.as_ref().map(|p| p.state.clone()),
+                ..Default::default()
+            });
+            let cause = ctx.last_event_id();
+            ctx.emit(EventKind::ExecutionResumed, &Arc::from(""), cause, detail)
+                .await?;
+        }
         let cause = ctx.last_event_id();
         run_scope_from(&ctx, &ctx.flow.root, input, from, cause, &cancel).await
     };
@@ -205,11 +259,18 @@ async fn run(
                         error_names::EXECUTION_TIMEOUT,
                         format!(
                             "the execution did not finish within {} seconds",
-                            timeout.as_secs_f64()
+                            full_timeout.as_secs_f64()
                         ),
                     ),
                     stopped,
                 ),
+                Some(Abort::Fenced) => {
+                    // Another node runs it now: write nothing, just let go of it here.
+                    tracing::warn!(execution = %ctx.id, "another node took this execution over; it stops running here");
+                    ctx.engine.live.remove(&ctx.id);
+                    done.finish();
+                    return;
+                }
                 None => failed(
                     EventKind::ExecutionFailed,
                     ExecutionStatus::Failed,
@@ -233,8 +294,14 @@ async fn run(
     });
     let mut events = ctx.take_pending();
     events.push(ctx.event(kind, &Arc::from(""), last, detail));
-    if let Err(e) = ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
-        tracing::error!(execution = %ctx.id, error = %e, "could not commit the end of an execution");
+    match ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
+        Ok(()) => ctx.engine.nodes.finished(&ctx.engine, &ctx.id).await,
+        Err(crate::store::StoreError::Fenced(_)) => {
+            tracing::warn!(execution = %ctx.id, "another node took this execution over before it ended here")
+        }
+        Err(e) => {
+            tracing::error!(execution = %ctx.id, error = %e, "could not commit the end of an execution")
+        }
     }
     ctx.engine.live.remove(&ctx.id);
     done.finish();

@@ -84,8 +84,15 @@ pub(crate) fn run_scope_from<'a>(
     cancel: &'a CancellationToken,
 ) -> BoxFuture<'a, Result<(Arc<Value>, u64), Interrupt>> {
     Box::pin(async move {
-        let mut local = scope.accumulate_local.then(|| Value::Object(Map::new()));
         let is_root = std::ptr::eq(scope, &ctx.flow.root);
+        // A resumed execution carries on with the top-level local accumulated before.
+        let resumed_local = match (&ctx.resume, is_root && start.is_some()) {
+            (Some(plan), true) => plan.local.clone(),
+            _ => None,
+        };
+        let mut local = scope
+            .accumulate_local
+            .then(|| resumed_local.unwrap_or_else(|| Value::Object(Map::new())));
         let (mut current, mut raw): (&str, Arc<Value>) = match start {
             Some((state, raw)) => (state, raw),
             None => (&scope.start_at, input.clone()),
@@ -99,7 +106,11 @@ pub(crate) fn run_scope_from<'a>(
                 scope_input: &input,
                 scope_local: local.as_ref(),
             };
-            let outcome = run_state(ctx, state, raw.clone(), frame, cause, cancel).await;
+            let carry = match (&ctx.resume, is_root) {
+                (Some(plan), true) => plan.take_carry(&state.name),
+                _ => None,
+            };
+            let outcome = run_state(ctx, state, raw.clone(), frame, cause, carry, cancel).await;
             if is_root {
                 if let Err(Interrupt::Error(_)) = &outcome {
                     *ctx.failed_at.lock().expect("failed_at lock") =
@@ -217,6 +228,7 @@ async fn run_state<'a>(
     raw: Arc<Value>,
     frame: Frame<'_>,
     cause: u64,
+    carry: Option<super::resume::RetryCarry>,
     cancel: &'a CancellationToken,
 ) -> Result<(Arc<Value>, Next<'a>, u64), Interrupt> {
     if cancel.is_cancelled() {
@@ -234,6 +246,20 @@ async fn run_state<'a>(
         .await?;
     let mut retries = vec![0u32; state.retry.len()];
     let mut attempt: u32 = 0;
+    if let Some(carry) = carry {
+        // A resumed state keeps its retry count and sits out the rest of its back-off.
+        attempt = carry.attempt;
+        if let Some(error) = &carry.error {
+            let err = ExecError::new(error.clone(), "");
+            if let Some(i) = first_match(&state.retry, &err, &err.to_value(), &ctx.flow.constants) {
+                retries[i] = carry.attempt.min(state.retry[i].max_attempts);
+            }
+        }
+        if let Some(until) = carry.backoff_until {
+            let real = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+            clock::sleep_recorded(ctx, name, real, cancel).await?;
+        }
+    }
     loop {
         let info = StateInfo {
             name,
@@ -391,9 +417,12 @@ async fn attempt_state<'a>(
     // A callback task's token exists for the whole attempt, so the state's input, output
     // and global templates can read it as well as the task's parameters.
     let token = match &state.kind {
-        StateKind::Task(t) if t.mode == TaskMode::WaitForCallback => {
-            Some(super::callbacks::new_token())
-        }
+        StateKind::Task(t) if t.mode == TaskMode::WaitForCallback => Some(
+            ctx.resume
+                .as_ref()
+                .and_then(|p| p.take_token(&state.label))
+                .unwrap_or_else(super::callbacks::new_token),
+        ),
         _ => None,
     };
     let info = StateInfo {

@@ -20,6 +20,10 @@ pub enum EventKind {
     ExecutionTimedOut,
     /// The execution was stopped. Detail: `error`, `cause`.
     ExecutionStopped,
+    /// The gateway restarted (or another node took the execution over) and the execution
+    /// carries on from its last committed transition: the state it was in runs again.
+    /// Detail: `next` (that state, absent when it starts over from the beginning).
+    ExecutionResumed,
     /// Control reached a state. Detail: `input` (raw input).
     StateEntered,
     /// The state began its work. Detail: `input` (effective input).

@@ -80,6 +80,16 @@ impl MemoryStore {
         self.execs.len()
     }
 
+    /// Whether the store holds this execution.
+    pub fn holds(&self, execution_id: &str) -> bool {
+        self.execs.contains_key(execution_id)
+    }
+
+    /// Whether the store holds this timer.
+    pub fn holds_timer(&self, id: &str) -> bool {
+        self.timers.contains_key(id)
+    }
+
     /// Number of pending timer records.
     pub fn timers_len(&self) -> usize {
         self.timers.len()

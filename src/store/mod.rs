@@ -4,6 +4,7 @@
 pub mod memory;
 mod records;
 pub mod sqlite;
+pub mod tiered;
 
 use async_trait::async_trait;
 
@@ -13,6 +14,7 @@ pub use records::{
     TimerRecord, TokenState,
 };
 pub use sqlite::SqliteStore;
+pub use tiered::TieredStore;
 
 use crate::model::execution::FlowKey;
 use crate::model::{Event, ExecutionRecord};

@@ -141,6 +141,13 @@ pub struct SqliteStore {
     /// The writer thread, joined on drop so the file is closed when the store is.
     thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
+    /// Flows by key, filled on first read and kept in step with every write: this process is
+    /// the file's only writer, and every request looks its flow up.
+    flow_cache: dashmap::DashMap<FlowKey, FlowRecord, ahash::RandomState>,
+    /// Flow keys by flow id, for the cache.
+    flow_ids: dashmap::DashMap<String, FlowKey, ahash::RandomState>,
+    /// Whether the running executions were handed out by `claim_orphans` (once per open).
+    claimed: std::sync::atomic::AtomicBool,
 }
 
 /// What a write job hands back to the writer thread: whether it succeeded (else its savepoint
@@ -223,20 +230,20 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(backend)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(backend)
 }
 
 /// A timestamp as an ordered integer column (nanoseconds since the epoch, saturating).
-fn time_key(t: Timestamp) -> i64 {
+pub(crate) fn time_key(t: Timestamp) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
         i64::MIN
     } else {
@@ -244,14 +251,14 @@ fn time_key(t: Timestamp) -> i64 {
     })
 }
 
-fn status_name(s: ExecutionStatus) -> Result<String, StoreError> {
+pub(crate) fn status_name(s: ExecutionStatus) -> Result<String, StoreError> {
     match serde_json::to_value(s).map_err(backend)? {
         serde_json::Value::String(s) => Ok(s),
         other => Err(backend(format!("unexpected status form {other}"))),
     }
 }
 
-fn token_status_name(s: TokenState) -> &'static str {
+pub(crate) fn token_status_name(s: TokenState) -> &'static str {
     match s {
         TokenState::Waiting => "Waiting",
         TokenState::Completed => "Completed",
@@ -259,7 +266,7 @@ fn token_status_name(s: TokenState) -> &'static str {
 }
 
 /// Rebuilds a compiled flow from its stored canonical JSON, as `canonical::compile` does.
-fn compile_flow(text: &str) -> Result<Flow, StoreError> {
+pub(crate) fn compile_flow(text: &str) -> Result<Flow, StoreError> {
     let mut flow: Flow = from_json(text)?;
     flow.prepare().map_err(|issues| {
         backend(format!(
@@ -375,7 +382,7 @@ fn append_events(tx: &Connection, id: &str, events: &[Event]) -> Result<(), Stor
     Ok(())
 }
 
-fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
+pub(crate) fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
     if u.reopen {
         r.output = None;
         r.error = None;
@@ -403,7 +410,7 @@ fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
     }
 }
 
-fn limit_i64(limit: usize) -> i64 {
+pub(crate) fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit)
         .unwrap_or(i64::MAX - 1)
         .saturating_add(1)
@@ -458,7 +465,23 @@ impl SqliteStore {
             writer: Some(tx),
             thread: Some(thread),
             path,
+            flow_cache: Default::default(),
+            flow_ids: Default::default(),
+            claimed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    fn cache_flow(&self, flow: &FlowRecord) {
+        if let Some(old) = self.flow_cache.insert(flow.key.clone(), flow.clone()) {
+            self.flow_ids.remove(&old.id);
+        }
+        self.flow_ids.insert(flow.id.clone(), flow.key.clone());
+    }
+
+    fn forget_flow(&self, key: &FlowKey) {
+        if let Some((_, old)) = self.flow_cache.remove(key) {
+            self.flow_ids.remove(&old.id);
+        }
     }
 
     /// The database file.
@@ -587,7 +610,9 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.cache_flow(&flow);
+        Ok(())
     }
 
     async fn replace_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
@@ -616,10 +641,15 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
-        .await
+        .await?;
+        self.cache_flow(&flow);
+        Ok(())
     }
 
     async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+        if let Some(f) = self.flow_cache.get(key) {
+            return Ok(Some(f.clone()));
+        }
         let key = key.clone();
         let row = self
             .read(move |conn| {
@@ -632,10 +662,18 @@ impl Store for SqliteStore {
                 .map_err(backend)
             })
             .await?;
-        row.map(flow_from_row).transpose()
+        let flow = row.map(flow_from_row).transpose()?;
+        if let Some(f) = &flow {
+            self.cache_flow(f);
+        }
+        Ok(flow)
     }
 
     async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
+        let cached = self.flow_ids.get(id).map(|k| k.clone());
+        if let Some(f) = cached.and_then(|k| self.flow_cache.get(&k).map(|f| f.clone())) {
+            return Ok(Some(f));
+        }
         let id = id.to_string();
         let row = self
             .read(move |conn| {
@@ -648,10 +686,16 @@ impl Store for SqliteStore {
                 .map_err(backend)
             })
             .await?;
-        row.map(flow_from_row).transpose()
+        let flow = row.map(flow_from_row).transpose()?;
+        if let Some(f) = &flow {
+            self.cache_flow(f);
+        }
+        Ok(flow)
     }
 
     async fn delete_flow(&self, key: &FlowKey) -> Result<bool, StoreError> {
+        self.forget_flow(key);
+        let forget = key.clone();
         let key = key.clone();
         self.write(move |conn| {
             let n = conn
@@ -663,6 +707,7 @@ impl Store for SqliteStore {
             Ok(n > 0)
         })
         .await
+        .inspect(|_| self.forget_flow(&forget))
     }
 
     async fn list_flows(
@@ -1121,5 +1166,36 @@ impl Store for SqliteStore {
             None
         };
         Ok(Page { items, next })
+    }
+
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    /// Every running execution, the first time after the file is opened (this process is the
+    /// file's only user, so what runs in the file ran in a process that is gone).
+    async fn claim_orphans(
+        &self,
+        _lease: std::time::Duration,
+        _limit: usize,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        if self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(Vec::new());
+        }
+        let running = status_name(ExecutionStatus::Running)?;
+        let rows: Vec<String> = self
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT record FROM executions WHERE status = ?1 ORDER BY seq")
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map([running], |r| r.get(0))
+                    .map_err(backend)?
+                    .collect::<Result<Vec<String>, _>>()
+                    .map_err(backend)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter().map(|t| from_json(t)).collect()
     }
 }

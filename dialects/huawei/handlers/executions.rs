@@ -337,6 +337,21 @@ async fn node_details(
     let mut nodes: HashMap<String, (u64, Vec<Value>)> = HashMap::new();
     let mut open: HashMap<String, usize> = HashMap::new();
     for e in &events {
+        if e.kind == EventKind::ExecutionResumed {
+            // The gateway restarted while these attempts ran: they end here, and the node
+            // that was running starts a new attempt.
+            for (state, i) in open.drain() {
+                if let Some(a) = nodes.get_mut(&state).and_then(|n| n.1.get_mut(i)) {
+                    a["status"] = json!("fail");
+                    a["end_time"] = json!(wire::millis(&e.time));
+                    a["error_message"] = json!({
+                        "error_code": "FSS.Interrupted",
+                        "error_msg": "the gateway restarted during this attempt; it runs again",
+                    });
+                }
+            }
+            continue;
+        }
         if root.state(&e.state).is_none() {
             continue;
         }

@@ -46,6 +46,11 @@ pub(crate) async fn run<'a>(
         task_token: token.as_deref(),
         ..*info
     };
+    // A callback task that was waiting when the execution was interrupted keeps its token.
+    let resumed = match (&ctx.resume, &token) {
+        (Some(plan), Some(t)) => plan.take_token_state(t),
+        _ => None,
+    };
     let event = match &spec.parameters {
         None => input.clone(),
         Some(t) => {
@@ -64,6 +69,11 @@ pub(crate) async fn run<'a>(
             (s > 0.0).then(|| Duration::from_secs_f64(s))
         }
     };
+    // A resumed task's timeout counts from when it was first scheduled.
+    let elapsed = resumed
+        .as_ref()
+        .and_then(|r| (chrono::Utc::now() - r.scheduled).to_std().ok())
+        .unwrap_or_default();
     *cause = ctx
         .emit(
             EventKind::TaskScheduled,
@@ -96,26 +106,66 @@ pub(crate) async fn run<'a>(
             }
         }
     };
+    // A report already kept with a resumed task's token (made while nobody waited here).
+    let mut kept: Option<CallbackOutcome> = None;
     let waiter = match &token {
         None => None,
         Some(t) => {
-            ctx.engine
-                .store
-                .put_token(TaskTokenRecord {
-                    token: t.clone(),
-                    execution_id: ctx.id.clone(),
-                    flow: ctx.flow_key.clone(),
-                    execution_name: ctx.name.clone(),
-                    state: name.to_string(),
-                    status: TokenState::Waiting,
-                    created: chrono::Utc::now(),
-                    outcome: None,
-                })
-                .await
-                .map_err(Interrupt::store)?;
-            Some(ctx.engine.callbacks.register(t, &ctx.id, name))
+            let record = TaskTokenRecord {
+                token: t.clone(),
+                execution_id: ctx.id.clone(),
+                flow: ctx.flow_key.clone(),
+                execution_name: ctx.name.clone(),
+                state: name.to_string(),
+                status: TokenState::Waiting,
+                created: chrono::Utc::now(),
+                outcome: None,
+            };
+            if resumed.is_none() {
+                ctx.engine
+                    .store
+                    .put_token(record)
+                    .await
+                    .map_err(Interrupt::store)?;
+                Some(ctx.engine.callbacks.register(t, &ctx.id, name))
+            } else {
+                // Register first, then look: a report made in between finds the waiter.
+                let rx = ctx.engine.callbacks.register(t, &ctx.id, name);
+                match ctx
+                    .engine
+                    .store
+                    .get_token(t)
+                    .await
+                    .map_err(Interrupt::store)?
+                {
+                    None => {
+                        ctx.engine
+                            .store
+                            .put_token(record)
+                            .await
+                            .map_err(Interrupt::store)?;
+                        Some(rx)
+                    }
+                    Some(rec) if rec.status == TokenState::Completed => {
+                        if ctx.engine.callbacks.take(t).is_some() {
+                            kept = Some(match rec.outcome {
+                                Some(o) => crate::engine::nodes::outcome_from_json(&o),
+                                None => CallbackOutcome::Failed(ExecError::new(
+                                    error_names::TASK_TIMEOUT,
+                                    format!("task '{name}' stopped waiting before the gateway restarted"),
+                                )),
+                            });
+                            None
+                        } else {
+                            Some(rx)
+                        }
+                    }
+                    Some(_) => Some(rx),
+                }
+            }
         }
     };
+    let already_called = kept.is_some() || resumed.as_ref().is_some_and(|r| r.submitted);
     *cause = ctx
         .emit(
             EventKind::TaskStarted,
@@ -129,7 +179,7 @@ pub(crate) async fn run<'a>(
         )
         .await?;
     ctx.flush().await?;
-    let deadline = timeout.map(|d| tokio::time::Instant::now() + d);
+    let deadline = timeout.map(|d| tokio::time::Instant::now() + d.saturating_sub(elapsed));
     let call = Invocation {
         resource: spec.resource.clone(),
         event: (*event).clone(),
@@ -142,6 +192,10 @@ pub(crate) async fn run<'a>(
         timeout,
     };
     let work = async {
+        if already_called {
+            // The callee has the token already: do not call it again.
+            return Ok(Value::Null);
+        }
         match (binding, &ctx.test_case) {
             (Some(b), _) => b.invoker.invoke(&call).await.map_err(invoke_error),
             (None, Some(case)) if mocked => ctx
@@ -173,8 +227,52 @@ pub(crate) async fn run<'a>(
         }
         Some(Ok(v)) => v,
     };
-    let result = match (waiter, &token) {
-        (Some(rx), Some(t)) => {
+    let result = match (waiter, kept, &token) {
+        (None, Some(outcome), Some(t)) => {
+            // The report was kept with the token: record it as if it had just arrived.
+            *cause = ctx
+                .emit(
+                    EventKind::TaskSubmitted,
+                    label,
+                    *cause,
+                    EventDetail::more(DetailMore {
+                        task_token: Some(t.clone()),
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            let recorded = match outcome {
+                CallbackOutcome::Succeeded(v) => {
+                    let v = Arc::new(v);
+                    if let Err(e) = check_result(ctx, spec, name, &v) {
+                        let id = record_failure(ctx, &state.label, cause, &e).await?;
+                        ctx.flush().await?;
+                        ctx.engine.nodes.recorded(&ctx.engine, t, id).await;
+                        return Err(Interrupt::Error(e));
+                    }
+                    *cause = ctx
+                        .emit(
+                            EventKind::TaskSucceeded,
+                            label,
+                            *cause,
+                            EventDetail::output(v.clone()),
+                        )
+                        .await?;
+                    Ok(v)
+                }
+                CallbackOutcome::Failed(e) => {
+                    record_failure(ctx, &state.label, cause, &e).await?;
+                    Err(e)
+                }
+            };
+            ctx.flush().await?;
+            ctx.engine.nodes.recorded(&ctx.engine, t, *cause).await;
+            return match recorded {
+                Ok(v) => select(ctx, spec, frame, input, &info, v),
+                Err(e) => Err(Interrupt::Error(e)),
+            };
+        }
+        (Some(rx), _, Some(t)) => {
             *cause = ctx
                 .emit(
                     EventKind::TaskSubmitted,

@@ -23,6 +23,18 @@ pub(crate) async fn run<'a>(
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
+    if let Some(until) = ctx.resume.as_ref().and_then(|p| p.take_wait(&state.label)) {
+        // A resumed Wait keeps its deadline; one that passed while the gateway was down
+        // fires at once.
+        let real = (until - Utc::now()).to_std().unwrap_or_default();
+        let scale = ctx.engine.config.time_scale;
+        let seconds = if scale > 0.0 {
+            real.as_secs_f64() / scale
+        } else {
+            0.0
+        };
+        return wait_until(ctx, state, input, (seconds, until, real), cause, cancel).await;
+    }
     let until_text = match (&spec.until, &spec.until_expr) {
         (Some(s), _) => Some(s.clone()),
         (None, Some(e)) => match eval_expr(ctx, e, frame.vars(ctx, input), Some(info))? {
@@ -53,6 +65,18 @@ pub(crate) async fn run<'a>(
     }
     let real = clock::scaled(seconds, ctx.engine.config.time_scale);
     let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
+    wait_until(ctx, state, input, (seconds, until, real), cause, cancel).await
+}
+
+/// Records the Wait (its flow-time seconds and deadline), sleeps `real` and records its end.
+async fn wait_until<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    input: &Arc<Value>,
+    (seconds, until, real): (f64, DateTime<Utc>, std::time::Duration),
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+) -> Result<KindOutcome<'a>, Interrupt> {
     *cause = ctx
         .emit(
             EventKind::WaitStarted,
