@@ -2,6 +2,7 @@
 //! before acting on it, so durable stores plug in without touching the engine.
 
 pub mod memory;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 pub mod tiered;
@@ -9,6 +10,7 @@ pub mod tiered;
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use records::{
     ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, TaskTokenRecord,
     TimerRecord, TokenState,

@@ -113,6 +113,18 @@ pub const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;",
+    // Version 2: the events of one commit are one row (a JSON array), so a commit of a dozen
+    // transitions writes one row instead of a dozen.
+    "CREATE TABLE event_batches (
+        execution_id TEXT NOT NULL,
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (execution_id, first_id)
+    ) WITHOUT ROWID;
+    INSERT INTO event_batches (execution_id, first_id, last_id, body)
+        SELECT execution_id, event_id, event_id, '[' || body || ']' FROM events;
+    DROP TABLE events;",
 ];
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma, in WAL mode).
@@ -146,6 +158,13 @@ pub struct SqliteStore {
     flow_cache: dashmap::DashMap<FlowKey, FlowRecord, ahash::RandomState>,
     /// Flow keys by flow id, for the cache.
     flow_ids: dashmap::DashMap<String, FlowKey, ahash::RandomState>,
+    /// The records of the executions running in this process, kept in step with every
+    /// commit: a commit then serializes on the caller's thread and the writer only writes,
+    /// and a running execution is described without a read.
+    hot: dashmap::DashMap<String, ExecutionRecord, ahash::RandomState>,
+    /// Copies the write-ahead log into the database file in the background, so the writer
+    /// never stops for it.
+    checkpoints: Option<Checkpointer>,
     /// Whether the running executions were handed out by `claim_orphans` (once per open).
     claimed: std::sync::atomic::AtomicBool,
 }
@@ -165,6 +184,59 @@ impl Drop for SqliteStore {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.checkpoints.take();
+    }
+}
+
+/// The background checkpoint thread (the writer's automatic checkpoints are off: a
+/// checkpoint copies pages and syncs the file, and the writer would wait for it with every
+/// caller of its batch). Stops, with a last checkpoint, when dropped.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the log is copied into the database file.
+const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("flowgate-sqlite-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = |mode: &str| {
+                    if let Err(e) =
+                        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "sqlite store: checkpoint failed");
+                    }
+                };
+                while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                    std::thread::park_timeout(CHECKPOINT_PERIOD);
+                    checkpoint("PASSIVE");
+                }
+                checkpoint("TRUNCATE");
+            })
+            .map_err(backend)?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }
 
@@ -179,7 +251,10 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             // Dropping the jobs drops their answer channels: each caller gets a backend error.
             tracing::error!(error = %e, "sqlite store: cannot begin a write transaction");
             continue;
@@ -188,7 +263,11 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             .into_iter()
             .filter_map(|job| run_job(&conn, job))
             .collect();
-        let outcome = conn.execute_batch("COMMIT").map_err(backend);
+        let outcome = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(backend);
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -202,21 +281,22 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
 /// job could not run or panicked: its answer channel is gone and the caller gets a backend
 /// error.
 fn run_job(conn: &Connection, job: Job) -> Option<Reply> {
-    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    if let Err(e) = run("SAVEPOINT job") {
         tracing::error!(error = %e, "sqlite store: cannot open a savepoint");
         return None;
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
         Ok((true, reply)) => {
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = run("RELEASE job");
             Some(reply)
         }
         Ok((false, reply)) => {
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            let _ = run("ROLLBACK TO job").and_then(|_| run("RELEASE job"));
             Some(reply)
         }
         Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            let _ = run("ROLLBACK TO job").and_then(|_| run("RELEASE job"));
             None
         }
     }
@@ -362,23 +442,33 @@ fn get_record_tx(conn: &Connection, id: &str) -> Result<Option<ExecutionRecord>,
 }
 
 fn append_events(tx: &Connection, id: &str, events: &[Event]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
+    match event_batch(events)? {
+        None => Ok(()),
+        Some(batch) => insert_batch(tx, id, &batch),
     }
-    let first: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM events WHERE execution_id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-        .map_err(backend)?;
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO events (execution_id, pos, event_id, body) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(backend)?;
-    for (e, pos) in events.iter().zip(first..) {
-        let event_id = i64::try_from(e.id).map_err(backend)?;
-        stmt.execute(params![id, pos, event_id, to_json(e)?])
-            .map_err(backend)?;
-    }
+}
+
+/// The events of one commit as one row: first id, last id, JSON array.
+type EventBatch = (i64, i64, String);
+
+/// Serializes the events of one commit (`None` when there are none).
+fn event_batch(events: &[Event]) -> Result<Option<EventBatch>, StoreError> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        i64::try_from(first.id).map_err(backend)?,
+        i64::try_from(last.id).map_err(backend)?,
+        to_json(events)?,
+    )))
+}
+
+fn insert_batch(tx: &Connection, id: &str, batch: &EventBatch) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO event_batches (execution_id, first_id, last_id, body) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![id, batch.0, batch.1, batch.2]))
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -442,8 +532,13 @@ impl SqliteStore {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
         };
+        // A 64 MiB page cache and memory-mapped reads keep the B-tree pages of a busy file in
+        // memory (the default 2 MiB cache made the writer read pages back with pread); the
+        // checkpoints run on their own thread (see `Checkpointer`).
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;
+             PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(backend)?;
         migrate(&mut conn)?;
@@ -455,6 +550,7 @@ impl SqliteStore {
         reader
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
+        let checkpoints = Checkpointer::start(&path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("flowgate-sqlite-writer".into())
@@ -468,6 +564,8 @@ impl SqliteStore {
             flow_cache: Default::default(),
             flow_ids: Default::default(),
             claimed: std::sync::atomic::AtomicBool::new(false),
+            hot: Default::default(),
+            checkpoints: Some(checkpoints),
         })
     }
 
@@ -482,6 +580,52 @@ impl SqliteStore {
         if let Some((_, old)) = self.flow_cache.remove(key) {
             self.flow_ids.remove(&old.id);
         }
+    }
+
+    /// Commits to an execution running in this process from its cached record: the record
+    /// and events are serialized here, and the write is queued while the cache entry is held,
+    /// so commits to one execution reach the file in order. `None` when it is not cached.
+    #[allow(clippy::type_complexity)]
+    fn commit_hot(
+        &self,
+        id: &str,
+        events: &[Event],
+        update: Option<ExecutionUpdate>,
+    ) -> Result<Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>, StoreError> {
+        let Some(mut entry) = self.hot.get_mut(id) else {
+            return Ok(None);
+        };
+        let record = &mut *entry;
+        record.event_count += events.len() as u64;
+        if let Some(last) = events.last() {
+            record.updated = last.time;
+        }
+        if let Some(u) = update {
+            apply_update(record, u);
+        }
+        let status = status_name(record.status)?;
+        let body = to_json(&*record)?;
+        let batch = event_batch(events)?;
+        let terminal = record.is_terminal();
+        let key = id.to_string();
+        let rx = self.enqueue(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE executions SET status = ?2, record = ?3 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![key, status, body]))
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(key));
+            }
+            if let Some(batch) = &batch {
+                insert_batch(tx, &key, batch)?;
+            }
+            Ok(())
+        })?;
+        drop(entry);
+        if terminal {
+            self.hot.remove(id);
+        }
+        Ok(Some(rx))
     }
 
     /// The database file.
@@ -521,6 +665,21 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.enqueue(f)?
+            .await
+            .map_err(|_| backend("sqlite write abandoned (writer failed)"))?
+    }
+
+    /// Queues a write for the writer thread; the receiver answers once the transaction that
+    /// holds it is committed. Writes run in the order they are queued.
+    fn enqueue<T, F>(
+        &self,
+        f: F,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (answer, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn| {
             let out = f(conn);
@@ -539,8 +698,7 @@ impl SqliteStore {
             .ok_or_else(|| backend("sqlite store closed"))?
             .send(job)
             .map_err(|_| backend("sqlite writer thread gone"))?;
-        rx.await
-            .map_err(|_| backend("sqlite write abandoned (writer failed)"))?
+        Ok(rx)
     }
 }
 
@@ -756,39 +914,50 @@ impl Store for SqliteStore {
     ) -> Result<InsertOutcome, StoreError> {
         let body = to_json(&record)?;
         let status = status_name(record.status)?;
-        self.write(move |tx| {
-            let existing: Option<String> = tx
-                .prepare_cached("SELECT record FROM executions WHERE flow_id = ?1 AND name = ?2")
+        let hot = (!record.is_terminal()).then(|| record.clone());
+        let outcome = self
+            .write(move |tx| {
+                let existing: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT record FROM executions WHERE flow_id = ?1 AND name = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![record.flow_id, record.name], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(backend)?;
+                if let Some(text) = existing {
+                    return Ok(InsertOutcome::Existing(Box::new(from_json(&text)?)));
+                }
+                tx.prepare_cached(
+                    "INSERT INTO executions (id, flow_id, name, status, started, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
                 .and_then(|mut s| {
-                    s.query_row(params![record.flow_id, record.name], |r| r.get(0))
-                        .optional()
+                    s.execute(params![
+                        record.id,
+                        record.flow_id,
+                        record.name,
+                        status,
+                        time_key(record.started),
+                        body
+                    ])
                 })
                 .map_err(backend)?;
-            if let Some(text) = existing {
-                return Ok(InsertOutcome::Existing(Box::new(from_json(&text)?)));
-            }
-            tx.prepare_cached(
-                "INSERT INTO executions (id, flow_id, name, status, started, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    record.id,
-                    record.flow_id,
-                    record.name,
-                    status,
-                    time_key(record.started),
-                    body
-                ])
+                append_events(tx, &record.id, std::slice::from_ref(&first))?;
+                Ok(InsertOutcome::Inserted)
             })
-            .map_err(backend)?;
-            append_events(tx, &record.id, std::slice::from_ref(&first))?;
-            Ok(InsertOutcome::Inserted)
-        })
-        .await
+            .await;
+        if let (Ok(InsertOutcome::Inserted), Some(r)) = (&outcome, hot) {
+            self.hot.insert(r.id.clone(), r);
+        }
+        outcome
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        if let Some(r) = self.hot.get(id) {
+            return Ok(Some(r.clone()));
+        }
         let id = id.to_string();
         self.read(move |conn| get_record_tx(conn, &id)).await
     }
@@ -817,6 +986,17 @@ impl Store for SqliteStore {
         events: Vec<Event>,
         update: Option<ExecutionUpdate>,
     ) -> Result<(), StoreError> {
+        if let Some(rx) = self.commit_hot(execution_id, &events, update.clone())? {
+            let out = rx
+                .await
+                .map_err(|_| backend("sqlite write abandoned (writer failed)"))
+                .and_then(|r| r);
+            if out.is_err() {
+                // The file and the cached record may differ now: read the file from here on.
+                self.hot.remove(execution_id);
+            }
+            return out;
+        }
         let id = execution_id.to_string();
         self.write(move |tx| {
             let mut record =
@@ -847,7 +1027,7 @@ impl Store for SqliteStore {
     ) -> Result<Page<Event>, StoreError> {
         let id = execution_id.to_string();
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let mut rows: Vec<String> = self
+        let mut rows: Vec<Event> = self
             .read(move |conn| {
                 let exists: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)")
@@ -858,24 +1038,27 @@ impl Store for SqliteStore {
                 }
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT body FROM events WHERE execution_id = ?1 AND event_id > ?2
-                         ORDER BY pos LIMIT ?3",
+                        "SELECT body FROM event_batches WHERE execution_id = ?1 AND last_id > ?2
+                         ORDER BY first_id",
                     )
                     .map_err(backend)?;
-                let rows = stmt
-                    .query_map(params![id, after, limit_i64(limit)], |r| r.get(0))
-                    .map_err(backend)?
-                    .collect::<Result<Vec<String>, _>>()
-                    .map_err(backend)?;
-                Ok(rows)
+                let mut rows = stmt.query(params![id, after]).map_err(backend)?;
+                // Read batches until one more event than the page holds is in hand.
+                let mut events: Vec<Event> = Vec::new();
+                while let Some(row) = rows.next().map_err(backend)? {
+                    let text: String = row.get(0).map_err(backend)?;
+                    let batch: Vec<Event> = from_json(&text)?;
+                    events.extend(batch.into_iter().filter(|e| e.id as i64 > after));
+                    if events.len() > limit {
+                        break;
+                    }
+                }
+                Ok(events)
             })
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let items = rows
-            .iter()
-            .map(|t| from_json::<Event>(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = rows;
         let next = if more {
             items.last().map(|e| e.id.to_string())
         } else {

@@ -2,6 +2,8 @@
 //! deployment, and small accessors.
 #![allow(dead_code)]
 
+pub mod store_checks;
+
 use std::sync::Arc;
 
 use flowgate::engine::{Engine, EngineConfig, StartRequest};
