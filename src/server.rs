@@ -18,7 +18,7 @@ use crate::engine::{Engine, Recompile};
 use crate::invoke::FunctionRegistry;
 use crate::store::memory::{MemoryStore, Retention};
 use crate::store::sqlite::{SqliteOptions, Synchronous};
-use crate::store::{SqliteStore, Store, TieredStore};
+use crate::store::{PostgresOptions, PostgresStore, SqliteStore, Store, TieredStore};
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -111,8 +111,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
             Arc::new(store)
         }
         StoreKind::Postgres => {
-            let _ = (node_id(config), lease(config));
-            return Err("store.kind: postgres is not built yet (PG_PENDING)".to_string());
+            let url = config.store.url.clone().unwrap_or_default();
+            let options = PostgresOptions {
+                url,
+                node_id: node_id(config),
+                lease: lease(config),
+                ..PostgresOptions::default()
+            };
+            let node = options.node_id.clone();
+            let store = PostgresStore::connect(options)
+                .await
+                .map_err(|e| format!("store.url: {e}"))?;
+            tracing::info!(node = %node, "PostgreSQL store open");
+            Arc::new(store)
         }
     };
     Ok(match config.store.express {

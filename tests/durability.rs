@@ -32,7 +32,14 @@ impl Gateway {
     /// Starts the gateway in `dir` (its `flowgate.toml`) and waits until it is healthy.
     async fn start(dir: &Path) -> Gateway {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+        // FLOWGATE_* variables would override the test configuration.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("FLOWGATE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
             .args([
                 "serve",
                 "--listen",
@@ -41,18 +48,20 @@ impl Gateway {
             ])
             .arg(dir.join("flowgate.toml"))
             .current_dir(dir)
-            .env_remove("FLOWGATE_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start flowgate");
-        let gw = Gateway {
+        let mut gw = Gateway {
             child,
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Some(status) = gw.child.try_wait().unwrap() {
+                panic!("flowgate exited at start-up: {status}");
+            }
             if let Ok(r) = gw
                 .client
                 .get(format!("{}/_flowgate/health", gw.base))

@@ -28,7 +28,10 @@ const CLAIM_BATCH: usize = 128;
 /// Recompiles a definition with its dialect: `(dialect, flow name, definition text)`. Used
 /// when a resumed execution's flow was replaced since it started, so it carries on with the
 /// definition it started with.
-pub struct Recompile(pub Box<dyn Fn(&str, &str, &str) -> Option<Flow> + Send + Sync>);
+pub struct Recompile(pub Box<RecompileFn>);
+
+/// The function inside [`Recompile`].
+pub type RecompileFn = dyn Fn(&str, &str, &str) -> Option<Flow> + Send + Sync;
 
 impl std::fmt::Debug for Recompile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -99,13 +99,11 @@ impl ResumePlan {
                         tokens.clear();
                     }
                     EventKind::StateExited => {
-                        if let (Some(Value::Object(l)), Some(out)) =
+                        if let (Some(Value::Object(l)), Some(Value::Object(o))) =
                             (local.as_mut(), e.detail.output.as_deref())
                         {
-                            if let Value::Object(o) = out {
-                                for (k, v) in o {
-                                    l.insert(k.clone(), v.clone());
-                                }
+                            for (k, v) in o {
+                                l.insert(k.clone(), v.clone());
                             }
                         }
                         current = None;
