@@ -182,6 +182,38 @@ pub async fn list(ctx: &Ctx<'_>) -> ActionResult {
     list_named(ctx, &flow, SCHEDULE, "Schedules", "ScheduleName", view).await
 }
 
+/// Record kind of a fired schedule occurrence, keyed `{schedule key}@{unix seconds}`.
+const FIRED: &str = "flowgate.schedule_fired";
+
+/// Whether this node fires the occurrence `slot` of a schedule. With a durable store (which
+/// several nodes may share) the occurrence is claimed by creating its record, so exactly one
+/// node starts its execution; older claims of the schedule are removed.
+async fn claim_slot(app: &AppState, schedule: &str, slot: DateTime<Utc>) -> bool {
+    let store = app.engine.store();
+    if !store.is_durable() {
+        return true;
+    }
+    let prefix = format!("{schedule}@");
+    let key = format!("{prefix}{:012}", slot.timestamp());
+    match store
+        .put_record(FIRED, &key, json!({}), crate::store::PutMode::Create)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists(_)) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim a schedule occurrence");
+            return false;
+        }
+    }
+    if let Ok(old) = store.list_records(FIRED, &prefix, None, 100).await {
+        for (k, _) in old.items.iter().filter(|(k, _)| *k < key) {
+            let _ = store.delete_record(FIRED, k).await;
+        }
+    }
+    true
+}
+
 /// Starts an execution for every enabled schedule with a cron occurrence in `(since, until]`,
 /// with its `Payload` as the input. Errors are logged: a schedule never stops the gateway.
 pub(crate) async fn fire_due_schedules(app: &AppState, since: DateTime<Utc>, until: DateTime<Utc>) {
@@ -198,7 +230,7 @@ pub(crate) async fn fire_due_schedules(app: &AppState, since: DateTime<Utc>, unt
                 return;
             }
         };
-        for (_, s) in &page.items {
+        for (key, s) in &page.items {
             if s.get("Enable") != Some(&Value::Bool(true)) {
                 continue;
             }
@@ -208,8 +240,10 @@ pub(crate) async fn fire_due_schedules(app: &AppState, since: DateTime<Utc>, unt
             let Ok(schedule) = parse_cron(expr) else {
                 continue;
             };
-            let due = schedule.after(&since).next().is_some_and(|t| t <= until);
-            if !due {
+            let Some(slot) = schedule.after(&since).next().filter(|t| *t <= until) else {
+                continue;
+            };
+            if !claim_slot(app, key, slot).await {
                 continue;
             }
             let flow_id = s.get("FlowId").and_then(Value::as_str).unwrap_or_default();
