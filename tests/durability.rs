@@ -3,321 +3,12 @@
 //! restart; every execution finishes with the right output and history, and nothing that was
 //! answered with success is lost (a start, a stop, a report).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-/// A `flowgate serve` process on a configuration and data directory that outlive it.
-struct Gateway {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-impl Gateway {
-    /// Starts the gateway in `dir` (its `flowgate.toml`) and waits until it is healthy.
-    async fn start(dir: &Path) -> Gateway {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-        // FLOWGATE_* variables would override the test configuration.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("FLOWGATE_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--config",
-            ])
-            .arg(dir.join("flowgate.toml"))
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start flowgate");
-        let mut gw = Gateway {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = gw.child.try_wait().unwrap() {
-                panic!("flowgate exited at start-up: {status}");
-            }
-            if let Ok(r) = gw
-                .client
-                .get(format!("{}/_flowgate/health", gw.base))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return gw;
-                }
-            }
-            assert!(Instant::now() < deadline, "flowgate did not become healthy");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// `kill -9`: no shutdown path runs.
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-
-    /// An Alibaba RPC call (auth is off in these tests); panics unless it succeeds.
-    async fn rpc(&self, action: &str, params: &[(&str, &str)]) -> Value {
-        let (status, body) = self.try_rpc(action, params).await;
-        assert!(status < 300, "{action}: {status} {body}");
-        body
-    }
-
-    async fn try_rpc(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(format!("{}/?Action={action}&Version=2019-03-15", self.base))
-            .form(params)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
-    }
-
-    async fn describe(&self, flow: &str, name: &str) -> Value {
-        self.rpc(
-            "DescribeExecution",
-            &[("FlowName", flow), ("ExecutionName", name)],
-        )
-        .await
-    }
-
-    /// Long-polls until the execution is no longer running (at most `max`).
-    async fn finish(&self, flow: &str, name: &str, max: Duration) -> Value {
-        let deadline = Instant::now() + max;
-        loop {
-            let d = self
-                .rpc(
-                    "DescribeExecution",
-                    &[
-                        ("FlowName", flow),
-                        ("ExecutionName", name),
-                        ("WaitTimeSeconds", "5"),
-                    ],
-                )
-                .await;
-            if d["Status"] != "Running" {
-                return d;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{flow}/{name} still running: {d}"
-            );
-        }
-    }
-
-    async fn history(&self, flow: &str, name: &str) -> Vec<Value> {
-        let h = self
-            .rpc(
-                "GetExecutionHistory",
-                &[
-                    ("FlowName", flow),
-                    ("ExecutionName", name),
-                    ("Limit", "1000"),
-                ],
-            )
-            .await;
-        h["Events"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-/// A data directory with a configuration: real time, auth off, the default SQLite store, and
-/// one command function (`fn.sh`) that logs every call and behaves by state name.
-fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let calls = dir.path().join("calls.log");
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let script = dir.path().join("fn.sh");
-    std::fs::write(
-        &script,
-        r#"#!/bin/sh
-echo "$FLOWGATE_EXECUTION_NAME $FLOWGATE_STATE $FLOWGATE_ATTEMPT" >> "$CALLS"
-case "$FLOWGATE_STATE" in
-  Approve)
-    printf '%s' "$FLOWGATE_TASK_TOKEN" > "$TOKENS/$FLOWGATE_EXECUTION_NAME.tmp"
-    mv "$TOKENS/$FLOWGATE_EXECUTION_NAME.tmp" "$TOKENS/$FLOWGATE_EXECUTION_NAME"
-    echo '{}' ;;
-  Flaky)
-    if [ "$FLOWGATE_ATTEMPT" = 0 ]; then
-      echo '{"errorType":"Transient","errorMessage":"first try fails"}'
-    else
-      echo '{"ok":true}'
-    fi ;;
-  Slow)
-    sleep 2
-    echo '{"slow":true}' ;;
-esac
-"#,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let config = format!(
-        "[auth]\nmode = \"off\"\n\n[flows]\ndir = \"\"\n\n[log]\nlevel = \"warn\"\n\n\
-         [store]\nkind = \"sqlite\"\npath = \"data/flowgate.db\"\n\n\
-         [[functions]]\nname = \"fn\"\ninvoker = \"command\"\ncommand = {script:?}\n\
-         env = {{ CALLS = {calls:?}, TOKENS = {tokens:?} }}\n",
-        script = script.display().to_string(),
-        calls = calls.display().to_string(),
-        tokens = tokens.display().to_string(),
-    );
-    std::fs::write(dir.path().join("flowgate.toml"), config).unwrap();
-    (dir, calls, tokens)
-}
-
-fn task(name: &str, mode: &str, extra: &str) -> String {
-    format!(
-        "  - Type: Task\n    Name: {name}\n    Action: FC:InvokeFunction\n    TaskMode: {mode}\n    \
-         Parameters:\n      resourceArn: acs:fc:cn-hangzhou:123:functions/fn/LATEST\n      \
-         invocationType: Sync\n      body:\n        token.$: $Context.Current.TaskToken\n{extra}"
-    )
-}
-
-/// The flows of these tests (CloudFlow): each ends in a Pass that marks it done.
-fn flows() -> Vec<(&'static str, String)> {
-    let head = |name: &str, start: &str| {
-        format!("Type: StateMachine\nSpecVersion: v1\nName: {name}\nStartAt: {start}\nStates:\n")
-    };
-    let done = "  - Type: Pass\n    Name: Done\n    OutputConstructor:\n      done: true\n      \
-                seen.$: $Input\n    End: true\n";
-    vec![
-        (
-            "waits",
-            format!(
-                "{}  - Type: Wait\n    Name: Pause\n    Seconds: 3\n    Next: Done\n{done}",
-                head("waits", "Pause")
-            ),
-        ),
-        (
-            "callback",
-            format!(
-                "{}{}    Next: Done\n{done}",
-                head("callback", "Approve"),
-                task("Approve", "WaitForCustomCallback", "")
-            ),
-        ),
-        (
-            "retries",
-            format!(
-                "{}{}    Retry:\n      - Errors: [Transient]\n        MaxAttempts: 2\n        \
-                 IntervalSeconds: 3\n    OutputConstructor:\n      attempts.$: $Context.Current.RetryCount\n    \
-                 Next: Done\n{done}",
-                head("retries", "Flaky"),
-                task("Flaky", "RequestComplete", "")
-            ),
-        ),
-        (
-            "slow",
-            format!(
-                "{}{}    Next: Done\n{done}",
-                head("slow", "Slow"),
-                task("Slow", "RequestComplete", "")
-            ),
-        ),
-        (
-            "long",
-            format!(
-                "{}  - Type: Wait\n    Name: Pause\n    Seconds: 600\n    Next: Done\n{done}",
-                head("long", "Pause")
-            ),
-        ),
-    ]
-}
-
-async fn deploy(gw: &Gateway) {
-    for (name, definition) in flows() {
-        gw.rpc(
-            "CreateFlow",
-            &[
-                ("Name", name),
-                ("Type", "FDL"),
-                ("Description", "crash test"),
-                ("Definition", &definition),
-            ],
-        )
-        .await;
-    }
-}
-
-async fn start(gw: &Gateway, flow: &str, name: &str) -> Value {
-    gw.rpc(
-        "StartExecution",
-        &[
-            ("FlowName", flow),
-            ("ExecutionName", name),
-            ("Input", r#"{"order":7}"#),
-        ],
-    )
-    .await
-}
-
-async fn wait_for_file(path: &Path, max: Duration) -> String {
-    let deadline = Instant::now() + max;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if !s.is_empty() {
-                return s;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn calls_of(calls: &Path, execution: &str) -> Vec<String> {
-    std::fs::read_to_string(calls)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.split(' ').next() == Some(execution))
-        .map(str::to_string)
-        .collect()
-}
-
-fn output(d: &Value) -> Value {
-    serde_json::from_str(d["Output"].as_str().unwrap_or("null")).unwrap()
-}
-
-fn time_of(d: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(d[field].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-}
+use serde_json::json;
+use support::gateway::{calls_of, deploy, output, setup, start, time_of, wait_for_file, Gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_executions_finish_after_kill_9() {
@@ -326,6 +17,7 @@ async fn standard_executions_finish_after_kill_9() {
     deploy(&gw).await;
 
     let waits = start(&gw, "waits", "w1").await;
+    start(&gw, "globals", "g1").await;
     start(&gw, "callback", "c1").await;
     start(&gw, "retries", "r1").await;
     start(&gw, "slow", "s1").await;
@@ -362,6 +54,11 @@ async fn standard_executions_finish_after_kill_9() {
         waited >= chrono::Duration::milliseconds(2900),
         "the wait ended early: {waited}"
     );
+
+    // `$global` set before the crash is still there after it.
+    let g = gw.finish("globals", "g1", Duration::from_secs(30)).await;
+    assert_eq!(g["Status"], "Succeeded", "{g}");
+    assert_eq!(output(&g), json!({"remembered": 7}), "{g}");
 
     // The callback task kept its token: a report made after the restart lands.
     let report = gw
@@ -478,7 +175,7 @@ async fn flows_and_finished_executions_survive_a_clean_restart() {
     assert_eq!(again["Output"], d["Output"]);
     assert_eq!(gw.history("waits", "done1").await, events);
     let flows = gw.rpc("ListFlows", &[("Limit", "100")]).await;
-    assert_eq!(flows["Flows"].as_array().map(Vec::len), Some(5), "{flows}");
+    assert_eq!(flows["Flows"].as_array().map(Vec::len), Some(6), "{flows}");
     // An execution name is still taken after the restart.
     let (status, body) = gw
         .try_rpc(

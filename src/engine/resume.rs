@@ -34,6 +34,8 @@ pub(crate) struct ResumePlan {
     pub(crate) carry: Mutex<Option<RetryCarry>>,
     /// The top-level `$scope_local` accumulated before that state (old FDL).
     pub(crate) local: Option<Value>,
+    /// `$global` as the recorded state successes left it.
+    pub(crate) global: Value,
     /// Deadlines of Waits in progress, by state label, oldest first.
     waits: Mutex<HashMap<String, VecDeque<Timestamp>>>,
     /// Callback tasks in progress, by state label, oldest first.
@@ -74,7 +76,15 @@ impl ResumePlan {
         let mut local = root.accumulate_local.then(|| Value::Object(Map::new()));
         let mut waits: HashMap<String, VecDeque<Timestamp>> = HashMap::new();
         let mut tokens: HashMap<String, VecDeque<ResumedToken>> = HashMap::new();
+        let mut global = Map::new();
         for e in events {
+            if let (EventKind::StateSucceeded, Some(Value::Object(update))) =
+                (e.kind, &e.detail.extra().global)
+            {
+                for (k, v) in update {
+                    global.insert(k.clone(), v.clone());
+                }
+            }
             let label = &*e.state;
             let is_root_state = root.state(label).is_some();
             let nested = fanout.as_deref().is_some_and(|f| f != label);
@@ -137,6 +147,7 @@ impl ResumePlan {
             point,
             carry: Mutex::new(carry),
             local,
+            global: Value::Object(global),
             waits: Mutex::new(waits),
             tokens: Mutex::new(tokens),
             claimed_tokens: Mutex::new(HashMap::new()),

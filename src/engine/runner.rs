@@ -137,6 +137,7 @@ pub(crate) fn prepare_resumed(
         record.test_case.clone(),
     );
     let start = plan.point.clone();
+    *ctx.global.lock().expect("global lock") = plan.global.clone();
     ctx.resume = Some(Box::new(plan));
     let elapsed = (now() - record.started).to_std().unwrap_or_default();
     let remaining = timeout_of(&inner.config, &flow).saturating_sub(elapsed);

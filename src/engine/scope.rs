@@ -282,14 +282,19 @@ async fn run_state<'a>(
         )
         .await;
         match outcome {
-            Ok((output, kind_next)) => {
+            Ok((output, kind_next, global)) => {
+                let detail = match global {
+                    None => EventDetail::output(output.clone()),
+                    Some(update) => EventDetail {
+                        output: Some(output.clone()),
+                        ..EventDetail::more(DetailMore {
+                            global: Some(update),
+                            ..Default::default()
+                        })
+                    },
+                };
                 let id = ctx
-                    .emit(
-                        EventKind::StateSucceeded,
-                        &state.label,
-                        cause,
-                        EventDetail::output(output.clone()),
-                    )
+                    .emit(EventKind::StateSucceeded, &state.label, cause, detail)
                     .await?;
                 let id = ctx
                     .emit(
@@ -413,7 +418,7 @@ async fn attempt_state<'a>(
     effective_out: &mut Option<Arc<Value>>,
     cause: &mut u64,
     cancel: &'a CancellationToken,
-) -> Result<(Arc<Value>, Option<Next<'a>>), Interrupt> {
+) -> Result<(Arc<Value>, Option<Next<'a>>, Option<Value>), Interrupt> {
     // A callback task's token exists for the whole attempt, so the state's input, output
     // and global templates can read it as well as the task's parameters.
     let token = match &state.kind {
@@ -468,16 +473,22 @@ async fn attempt_state<'a>(
             v
         }
     };
-    if let Some(g) = &state.global {
-        let mut vars = frame.vars(ctx, &effective);
-        vars.result = Some(&outcome.result);
-        let update = eval_template(ctx, g, vars, Some(&info))?;
-        merge_global(ctx, update, &state.name)?;
-    }
-    Ok((output, kind_next))
+    let global = match &state.global {
+        None => None,
+        Some(g) => {
+            let mut vars = frame.vars(ctx, &effective);
+            vars.result = Some(&outcome.result);
+            let update = eval_template(ctx, g, vars, Some(&info))?;
+            merge_global(ctx, &update, &state.name)?;
+            Some(update)
+        }
+    };
+    Ok((output, kind_next, global))
 }
 
-fn merge_global(ctx: &ExecCtx, update: Value, state: &str) -> Result<(), Interrupt> {
+/// Merges a state's update into `$global`; the update is also recorded with the state's
+/// success event.
+fn merge_global(ctx: &ExecCtx, update: &Value, state: &str) -> Result<(), Interrupt> {
     let Value::Object(update) = update else {
         return Err(Interrupt::runtime(format!(
             "the global update of state '{state}' must be an object"
@@ -486,7 +497,7 @@ fn merge_global(ctx: &ExecCtx, update: Value, state: &str) -> Result<(), Interru
     let mut g = ctx.global.lock().expect("global lock");
     if let Value::Object(g) = &mut *g {
         for (k, v) in update {
-            g.insert(k, v);
+            g.insert(k.clone(), v.clone());
         }
     }
     Ok(())

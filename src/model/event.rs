@@ -135,6 +135,10 @@ pub struct DetailMore {
     /// The state a catch policy continues at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// The object a state merged into `$global` when it succeeded (kept in the history so a
+    /// resumed execution rebuilds `$global`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<Value>,
 }
 
 impl EventDetail {
@@ -184,6 +188,7 @@ impl EventDetail {
             seconds: None,
             until: None,
             next: None,
+            global: None,
         };
         self.more.as_deref().unwrap_or(&EMPTY)
     }
