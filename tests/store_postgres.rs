@@ -2,15 +2,12 @@
 //! tests/support/store_checks.rs), and several nodes share one database safely: leases,
 //! fencing, claims and notices.
 //!
-//! Needs a server: `eval "$(scripts/test-postgres.sh start)"` sets `TEST_PG_URL` (an
-//! admin URL whose role may create databases); each test runs in a database of its own,
-//! dropped at the end. Without the variable the tests are skipped, except on CI (`CI` set),
-//! where they fail.
+//! Needs a server: see tests/support/postgres.rs (`TEST_PG_URL`; a database per test;
+//! skipped without the variable, except on CI).
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,82 +17,14 @@ use flowgate::store::{
     ExecutionUpdate, InsertOutcome, MemoryStore, Notice, PostgresOptions, PostgresStore, Store,
     StoreError, TokenState,
 };
+use support::postgres::{with_database, TestDb};
 use support::store_checks::{
     behaves_like_a_store, concurrent_writers_keep_every_event, event, exec, insert_and_commit_rate,
     keeps_everything, t0, token, workers,
 };
-use tokio_postgres::{Client, NoTls};
-
-/// The admin URL, or `None` (after saying so, loudly) when the tests are to be skipped.
-fn admin_url() -> Option<String> {
-    match std::env::var("TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "TEST_PG_URL is not set, and on CI the PostgreSQL store tests must run: \
-             start a server with `scripts/test-postgres.sh start` and export the URL it prints"
-        ),
-        _ => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                // Straight to stderr: libtest captures `eprintln!` of passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*****\n***** store_postgres: skipped: set TEST_PG_URL \
-                     (scripts/test-postgres.sh start)\n*****"
-                );
-            });
-            None
-        }
-    }
-}
-
-/// `url` with its database replaced by `db` (a URL, or a `key=value` string).
-fn with_database(url: &str, db: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return format!("{url} dbname={db}");
-    };
-    let rest = &url[scheme_end + 3..];
-    let query = rest.find('?').map_or("", |q| &rest[q..]);
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    format!(
-        "{}{}/{db}{query}",
-        &url[..scheme_end + 3],
-        &rest[..authority_end]
-    )
-}
-
-async fn client(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    tokio::spawn(connection);
-    client
-}
-
-/// A fresh database for one test, dropped (best effort) when this is.
-struct TestDb {
-    admin: String,
-    name: String,
-    url: String,
-}
+use tokio_postgres::Client;
 
 impl TestDb {
-    /// `None` when the tests are skipped.
-    async fn create() -> Option<TestDb> {
-        let admin = admin_url()?;
-        let name = format!("flowgate_test_{}", uuid::Uuid::new_v4().simple());
-        client(&admin)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        Some(TestDb {
-            url: with_database(&admin, &name),
-            admin,
-            name,
-        })
-    }
-
     fn options(&self, node: &str, lease: Duration) -> PostgresOptions {
         PostgresOptions {
             lease,
@@ -114,11 +43,6 @@ impl TestDb {
             .unwrap()
     }
 
-    /// A plain connection to the test database, to look at the rows.
-    async fn client(&self) -> Client {
-        client(&self.url).await
-    }
-
     /// The lease columns of an execution: owner, epoch, and whether the lease is live.
     async fn lease_of(&self, id: &str) -> (Option<String>, i64, Option<bool>) {
         let row = self
@@ -131,34 +55,6 @@ impl TestDb {
             .await
             .unwrap();
         (row.get(0), row.get(1), row.get(2))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Its own thread and runtime: this may run while the test's runtime shuts down.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let (c, conn) = tokio_postgres::connect(&admin, NoTls).await.ok()?;
-                tokio::spawn(conn);
-                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "could not drop test database {}",
-                self.name
-            );
-        }
     }
 }
 

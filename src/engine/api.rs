@@ -540,18 +540,24 @@ impl Engine {
         }
         let Some(waiter) = waiter else {
             // The task waits on another node, or has not resumed yet after a restart: it
-            // takes the report from the token.
-            self.inner
+            // takes the report from the token. Listen for the event id it answers with before
+            // telling it, so the answer cannot come before anyone listens.
+            let rx = self.inner.nodes.expect_recorded(token);
+            let published = self
+                .inner
                 .store
                 .publish(crate::store::Notice::Reported {
                     token: token.to_string(),
                 })
-                .await
-                .map_err(internal)?;
+                .await;
+            if let Err(e) = published {
+                self.inner.nodes.forget_recorded(token);
+                return Err(internal(e));
+            }
             let id = self
                 .inner
                 .nodes
-                .await_recorded(token, REPORT_RECORD_WAIT)
+                .await_recorded(token, rx, REPORT_RECORD_WAIT)
                 .await;
             return Ok(id.unwrap_or(0));
         };

@@ -97,17 +97,35 @@ impl Nodes {
             .remove_if(id, |_, c| Arc::strong_count(c) <= 1);
     }
 
-    /// Waits (at most `max`) for the event id a report made here becomes, recorded by a task
-    /// waiting elsewhere or not resumed yet.
-    pub(crate) async fn await_recorded(&self, token: &str, max: Duration) -> Option<u64> {
+    /// Listens for the event id a report kept here becomes, recorded by a task waiting
+    /// elsewhere or not resumed yet; call before announcing the report, so the id cannot
+    /// arrive before anyone listens. Then [`Nodes::await_recorded`], or
+    /// [`Nodes::forget_recorded`] when the announcement fails.
+    pub(crate) fn expect_recorded(&self, token: &str) -> oneshot::Receiver<u64> {
         let (tx, rx) = oneshot::channel();
         self.recorded.insert(token.to_string(), tx);
+        rx
+    }
+
+    /// Waits (at most `max`) for the event id of a report registered with
+    /// [`Nodes::expect_recorded`].
+    pub(crate) async fn await_recorded(
+        &self,
+        token: &str,
+        rx: oneshot::Receiver<u64>,
+        max: Duration,
+    ) -> Option<u64> {
         let out = tokio::time::timeout(max, rx)
             .await
             .ok()
             .and_then(Result::ok);
-        self.recorded.remove(token);
+        self.forget_recorded(token);
         out
+    }
+
+    /// Stops listening for the event id of a report made here.
+    pub(crate) fn forget_recorded(&self, token: &str) {
+        self.recorded.remove(token);
     }
 
     /// A task recorded a report that was kept with its token as event `event_id`: the caller

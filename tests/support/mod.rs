@@ -1,7 +1,10 @@
 //! Shared helpers for the integration tests: an engine over a memory store, canonical flow
-//! deployment, and small accessors.
+//! deployment, and small accessors; the real binary (`gateway`), throwaway PostgreSQL
+//! databases (`postgres`) and the checks every store passes (`store_checks`).
 #![allow(dead_code)]
 
+pub mod gateway;
+pub mod postgres;
 pub mod store_checks;
 
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::callbacks::{self, CallbackOutcome, Report};
-use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
+use crate::engine::exec::{Abort, ExecCtx, Interrupt, StateInfo};
 use crate::engine::scope::{eval_template, Frame, KindOutcome};
 use crate::engine::states::subflow;
 use crate::engine::states::wait::amount;
@@ -460,11 +460,16 @@ async fn timed_out<'a>(
     Err(Interrupt::Error(err))
 }
 
-/// Marks a token completed when its task stops waiting, so a late report is refused.
+/// Marks a token completed when its task stops waiting, so a late report is refused. Not
+/// when the execution was fenced off (this node lost it or let it go): the run that carries
+/// it on, here or on another node, still waits with the same token.
 async fn release(ctx: &ExecCtx, token: Option<&str>) {
     if let Some(t) = token {
         ctx.engine.callbacks.take(t);
-        let _ = ctx.engine.store.complete_token(t, None).await;
+        let fenced = matches!(*ctx.abort.lock().expect("abort lock"), Some(Abort::Fenced));
+        if !fenced {
+            let _ = ctx.engine.store.complete_token(t, None).await;
+        }
     }
 }
 
