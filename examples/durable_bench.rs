@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo run --release --example durable_bench -- [--seconds 10] [--connections 64] \
-//!     [--pg-url postgres://flowgate:flowgate@127.0.0.1:55432/postgres]
+//!     [--pg-url postgres://flowgate:flowgate@127.0.0.1:55432/postgres] [--stores memory,sqlite]
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +31,8 @@ fn arg(name: &str) -> Option<String> {
         .cloned()
 }
 
-const DEFINITION: &str = "Type: StateMachine\nSpecVersion: v1\nName: bench\nStartAt: A\nStates:\n  \
+const DEFINITION: &str =
+    "Type: StateMachine\nSpecVersion: v1\nName: bench\nStartAt: A\nStates:\n  \
     - Type: Pass\n    Name: A\n    Next: B\n  - Type: Pass\n    Name: B\n    Next: C\n  \
     - Type: Pass\n    Name: C\n    End: true\n";
 
@@ -44,6 +45,26 @@ struct Figures {
     max_ms: f64,
     errors: u64,
     drain_ms: f64,
+    /// Process CPU time (server, store threads and the client) per start, in microseconds:
+    /// steadier than throughput on a shared machine.
+    cpu_us_per_start: f64,
+}
+
+/// CPU time this process has used, in seconds (Linux `/proc/self/stat`).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after the command: state is 0, utime is 11, stime is 12; 100 ticks per second.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Serves the gateway for `store` on a loopback port; returns its base URL.
@@ -101,6 +122,7 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let cpu_start = cpu_seconds();
     let mut workers = Vec::new();
     for _ in 0..connections {
         let (client, base, stop, errors) =
@@ -135,9 +157,7 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
     let drain = Instant::now();
     loop {
         let resp = client
-            .post(format!(
-                "{base}/?Action=ListExecutions&Version=2019-03-15"
-            ))
+            .post(format!("{base}/?Action=ListExecutions&Version=2019-03-15"))
             .form(&[("FlowName", "bench"), ("Status", "Running"), ("Limit", "1")])
             .send()
             .await
@@ -148,6 +168,7 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu = cpu_seconds() - cpu_start;
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -161,12 +182,15 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
         max_ms: lat.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         errors: errors.load(Ordering::Relaxed),
         drain_ms: drain.elapsed().as_secs_f64() * 1000.0,
+        cpu_us_per_start: cpu * 1e6 / lat.len().max(1) as f64,
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let seconds: f64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10.0);
+    let seconds: f64 = arg("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
     let connections: usize = arg("--connections")
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
@@ -192,6 +216,10 @@ async fn main() {
             },
         ));
     }
+    if let Some(only) = arg("--stores") {
+        let wanted: Vec<&str> = only.split(',').collect();
+        stores.retain(|(name, _)| wanted.contains(&name.as_str()));
+    }
     println!(
         "durable StartExecution, {connections} connections, {seconds} s per store, Standard 3-Pass flow"
     );
@@ -200,14 +228,25 @@ async fn main() {
         let f = run(&name, store, seconds, connections).await;
         all.push(f);
     }
-    let memory = all[0].starts_per_second;
+    let memory = all
+        .iter()
+        .find(|f| f.name == "memory")
+        .map_or(f64::NAN, |f| f.starts_per_second);
     println!(
-        "{:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}",
-        "store", "starts/s", "p50 ms", "p99 ms", "max ms", "errors", "ratio", "drain ms"
+        "{:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>12}",
+        "store",
+        "starts/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "ratio",
+        "drain ms",
+        "cpu us/start"
     );
     for f in &all {
         println!(
-            "{:<10} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>8} {:>6.0}% {:>10.0}",
+            "{:<10} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>8} {:>6.0}% {:>10.0} {:>12.0}",
             f.name,
             f.starts_per_second,
             f.p50_ms,
@@ -215,7 +254,8 @@ async fn main() {
             f.max_ms,
             f.errors,
             100.0 * f.starts_per_second / memory,
-            f.drain_ms
+            f.drain_ms,
+            f.cpu_us_per_start
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -307,9 +307,19 @@ impl Engine {
         id: &str,
         max: Duration,
     ) -> Result<ExecutionRecord, ApiError> {
+        let deadline = tokio::time::Instant::now() + max;
         let done = self.inner.live.get(id).map(|l| l.done.clone());
         if let Some(done) = done {
             let _ = tokio::time::timeout(max, done.wait()).await;
+            if self.inner.nodes.shared {
+                // The run here may have been handed to another node: wait on there.
+                let rec = self.execution(id).await?;
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if rec.is_terminal() || left.is_zero() {
+                    return Ok(rec);
+                }
+                self.wait_remote(id, left).await?;
+            }
         } else if self.inner.nodes.shared {
             self.wait_remote(id, max).await?;
         }
@@ -561,6 +571,16 @@ impl Engine {
                 .await;
             return Ok(id.unwrap_or(0));
         };
+        if self.inner.nodes.shared {
+            // This node may have lost the execution's lease without noticing yet: the node
+            // that holds it now hears of the kept report too (its waiter, if any, takes it).
+            let notice = crate::store::Notice::Reported {
+                token: token.to_string(),
+            };
+            if let Err(e) = self.inner.store.publish(notice).await {
+                tracing::warn!(error = %e, "could not announce a report to the other nodes");
+            }
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if waiter.send(Report { outcome, reply: tx }).is_err() {
             return Err(ApiError::TaskAlreadyCompleted {

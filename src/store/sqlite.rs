@@ -173,7 +173,16 @@ pub struct SqliteStore {
 /// is rolled back) and how to answer once the batch's transaction is settled.
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write, run by the writer thread inside the batch's transaction.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type JobFn = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// A write for the writer thread.
+struct Job {
+    run: JobFn,
+    /// Run under its own savepoint, so its failure undoes only its own changes. An unguarded
+    /// job (the hot path: execution inserts and commits) saves the savepoint's cost; if it
+    /// fails, the whole batch is rolled back and every caller in it gets an error.
+    guarded: bool,
+}
 
 /// Most writes gathered into one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -259,15 +268,29 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "sqlite store: cannot begin a write transaction");
             continue;
         }
+        let mut spoiled = false;
         let replies: Vec<Reply> = batch
             .into_iter()
-            .filter_map(|job| run_job(&conn, job))
+            .filter_map(|job| {
+                if job.guarded {
+                    run_job(&conn, job.run)
+                } else {
+                    let out = run_unguarded(&conn, job.run);
+                    spoiled |= !matches!(out, Some((true, _)));
+                    out.map(|(_, reply)| reply)
+                }
+            })
             .collect();
-        let outcome = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-            .map_err(backend);
+        let outcome = if spoiled {
+            Err(backend(
+                "a write in the same batch failed; the batch was rolled back",
+            ))
+        } else {
+            conn.prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+                .map(|_| ())
+                .map_err(backend)
+        };
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -280,7 +303,12 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
 /// Runs one job under a savepoint, rolled back when the job fails or panics. `None` when the
 /// job could not run or panicked: its answer channel is gone and the caller gets a backend
 /// error.
-fn run_job(conn: &Connection, job: Job) -> Option<Reply> {
+/// Runs a job without a savepoint; `None` when it panicked.
+fn run_unguarded(conn: &Connection, job: JobFn) -> Option<(bool, Reply)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))).ok()
+}
+
+fn run_job(conn: &Connection, job: JobFn) -> Option<Reply> {
     let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
     if let Err(e) = run("SAVEPOINT job") {
         tracing::error!(error = %e, "sqlite store: cannot open a savepoint");
@@ -537,7 +565,7 @@ impl SqliteStore {
         // checkpoints run on their own thread (see `Checkpointer`).
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;
+             PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;
              PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(backend)?;
@@ -608,7 +636,7 @@ impl SqliteStore {
         let batch = event_batch(events)?;
         let terminal = record.is_terminal();
         let key = id.to_string();
-        let rx = self.enqueue(move |tx| {
+        let rx = self.enqueue(false, move |tx| {
             let n = tx
                 .prepare_cached("UPDATE executions SET status = ?2, record = ?3 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![key, status, body]))
@@ -665,7 +693,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.enqueue(f)?
+        self.enqueue(true, f)?
+            .await
+            .map_err(|_| backend("sqlite write abandoned (writer failed)"))?
+    }
+
+    /// [`SqliteStore::write`] without a savepoint, for a write that fails only before it
+    /// changes anything or on an error of the file itself (see [`Job::guarded`]).
+    async fn write_unguarded<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.enqueue(false, f)?
             .await
             .map_err(|_| backend("sqlite write abandoned (writer failed)"))?
     }
@@ -674,6 +714,7 @@ impl SqliteStore {
     /// holds it is committed. Writes run in the order they are queued.
     fn enqueue<T, F>(
         &self,
+        guarded: bool,
         f: F,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError>
     where
@@ -681,7 +722,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn| {
+        let run: JobFn = Box::new(move |conn| {
             let out = f(conn);
             let ok = out.is_ok();
             let reply: Reply = Box::new(move |committed| {
@@ -696,7 +737,7 @@ impl SqliteStore {
         self.writer
             .as_ref()
             .ok_or_else(|| backend("sqlite store closed"))?
-            .send(job)
+            .send(Job { run, guarded })
             .map_err(|_| backend("sqlite writer thread gone"))?;
         Ok(rx)
     }
@@ -915,8 +956,9 @@ impl Store for SqliteStore {
         let body = to_json(&record)?;
         let status = status_name(record.status)?;
         let hot = (!record.is_terminal()).then(|| record.clone());
+        // Unguarded: it reads before it writes, and only the file's own errors fail it after.
         let outcome = self
-            .write(move |tx| {
+            .write_unguarded(move |tx| {
                 let existing: Option<String> = tx
                     .prepare_cached(
                         "SELECT record FROM executions WHERE flow_id = ?1 AND name = ?2",

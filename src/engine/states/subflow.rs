@@ -17,14 +17,23 @@ fn flow_error(code: &str, cause: impl Into<String>) -> ExecError {
     ExecError::new(format!("{}{code}", error_names::FLOW_PREFIX), cause)
 }
 
-/// Stops the child when the waiting task is dropped (parent stopped, task timed out).
-struct StopChildOnDrop {
+/// Stops the child when the waiting task is dropped (parent stopped, task timed out), but not
+/// when another node took the parent over: the parent's task runs again there and waits.
+struct StopChildOnDrop<'a> {
     engine: Engine,
+    parent: &'a ExecCtx,
     id: Option<String>,
 }
 
-impl Drop for StopChildOnDrop {
+impl Drop for StopChildOnDrop<'_> {
     fn drop(&mut self) {
+        let fenced = matches!(
+            *self.parent.abort.lock().expect("abort lock"),
+            Some(crate::engine::exec::Abort::Fenced)
+        );
+        if fenced {
+            return;
+        }
         if let Some(id) = self.id.take() {
             let engine = self.engine.clone();
             tokio::spawn(async move {
@@ -116,6 +125,7 @@ pub(crate) async fn call(
         TaskMode::Sync => {
             let mut guard = StopChildOnDrop {
                 engine: engine.clone(),
+                parent: ctx,
                 id: Some(child.id.clone()),
             };
             let end = loop {
