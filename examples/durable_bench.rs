@@ -11,7 +11,14 @@
 //!
 //! ```text
 //! cargo run --release --example durable_bench -- [--seconds 10] [--connections 64] \
-//!     [--pg-url postgres://flowgate:flowgate@127.0.0.1:55432/postgres] [--stores memory,sqlite]
+//!     [--pg-url postgres://flowgate:flowgate@127.0.0.1:55432/flowgate_bench] [--stores memory,sqlite]
+//! ```
+//!
+//! The PostgreSQL database must exist and belong to the URL's role (PostgreSQL 15 lets no
+//! one else create tables in `public`); with `scripts/test-postgres.sh` running:
+//!
+//! ```text
+//! psql postgres://flowgate:flowgate@127.0.0.1:55432/postgres -c "CREATE DATABASE flowgate_bench"
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

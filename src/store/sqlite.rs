@@ -124,7 +124,9 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO event_batches (execution_id, first_id, last_id, body)
         SELECT execution_id, event_id, event_id, '[' || body || ']' FROM events;
-    DROP TABLE events;",
+    DROP TABLE events;
+    DROP INDEX executions_status;
+    CREATE INDEX executions_running ON executions (seq) WHERE status = 'Running';",
 ];
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma, in WAL mode).
@@ -1407,14 +1409,18 @@ impl Store for SqliteStore {
         if self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return Ok(Vec::new());
         }
-        let running = status_name(ExecutionStatus::Running)?;
+        // The literal matches the partial index `executions_running`.
+        debug_assert_eq!(
+            status_name(ExecutionStatus::Running).ok().as_deref(),
+            Some("Running")
+        );
         let rows: Vec<String> = self
             .read(move |conn| {
                 let mut stmt = conn
-                    .prepare("SELECT record FROM executions WHERE status = ?1 ORDER BY seq")
+                    .prepare("SELECT record FROM executions WHERE status = 'Running' ORDER BY seq")
                     .map_err(backend)?;
                 let rows = stmt
-                    .query_map([running], |r| r.get(0))
+                    .query_map([], |r| r.get(0))
                     .map_err(backend)?
                     .collect::<Result<Vec<String>, _>>()
                     .map_err(backend)?;
