@@ -2,6 +2,7 @@
 //! signature, the action and the version, dispatches, and renders the answer or the error in
 //! fnf's envelope. Every request gets a JSON answer, even a malformed one.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,9 +14,10 @@ use serde_json::{json, Map, Value};
 use super::actions;
 use super::errors::{render, VendorError};
 use super::params::Params;
+use super::signature::is_form_content_type;
 use super::Shared;
 use crate::config::AuthMode;
-use crate::dialects::RawRequest;
+use crate::dialects::{JsonObject, RawRequest};
 use crate::model::ApiError;
 use crate::server::AppState;
 
@@ -27,6 +29,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// What an action handler returns: the response fields (without `RequestId`).
 pub type ActionResult = Result<Map<String, Value>, ApiError>;
+
+/// A successful answer: fields to render, or (for the actions on the hot path) an object
+/// already written as JSON text.
+#[derive(Debug)]
+pub enum Answer {
+    /// The response fields (without `RequestId`).
+    Fields(Map<String, Value>),
+    /// The response object written as it goes (without `RequestId`).
+    Object(JsonObject),
+}
 
 /// Everything an action handler needs.
 pub struct Ctx<'a> {
@@ -45,6 +57,15 @@ impl Ctx<'_> {
     }
 }
 
+/// A fresh request id as fnf writes them: an upper-case hyphenated UUID.
+fn new_request_id() -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_upper(&mut buf)
+        .to_owned()
+}
+
 /// Handles one RPC request.
 pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
@@ -52,9 +73,8 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("fnf.aliyuncs.com")
-        .to_string();
-    let mut request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        .unwrap_or("fnf.aliyuncs.com");
+    let mut request_id = new_request_id();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
         Ok(b) if b.len() <= MAX_BODY_BYTES => b,
         _ => {
@@ -62,7 +82,7 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
                 limit: MAX_BODY_BYTES,
                 actual: MAX_BODY_BYTES + 1,
             });
-            return error_response(&e, &request_id, &host);
+            return error_response(&e, &request_id, host);
         }
     };
     let content_type = parts
@@ -82,49 +102,61 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
             headers: &parts.headers,
             body: &bytes,
         };
-        let config = app.config.clone();
-        let secret_for = move |ak: &str| config.secret_for(ak).map(str::to_string);
-        if let Err(failure) =
-            shared
-                .verifier
-                .authenticate(&raw, &params.form, &secret_for, chrono::Utc::now())
-        {
+        // The verifier signs the body's pairs only for a form content type (a body without
+        // one is still read for the business parameters).
+        let signed_form = is_form_content_type(&parts.headers);
+        let pairs = params
+            .query_pairs()
+            .chain(params.form_pairs().filter(|_| signed_form));
+        let config = &app.config;
+        if let Err(failure) = shared.verifier.authenticate_decoded(
+            &raw,
+            pairs,
+            |ak: &str| config.secret_for(ak),
+            chrono::Utc::now(),
+        ) {
             let e = render(&ApiError::Unauthenticated(failure));
-            return error_response(&e, &request_id, &host);
+            return error_response(&e, &request_id, host);
         }
     }
-    let action = params
-        .optional("Action")
-        .map(str::to_string)
-        .or_else(|| header_str(&parts.headers, "x-acs-action"));
-    let Some(action) = action else {
-        let e = render(&ApiError::MissingParameter {
-            name: "Action".into(),
-        });
-        return error_response(&e, &request_id, &host);
+    let action = match params.optional("Action") {
+        Some(a) => Cow::Borrowed(a),
+        None => match header_str(&parts.headers, "x-acs-action") {
+            Some(a) => Cow::Owned(a),
+            None => {
+                let e = render(&ApiError::MissingParameter {
+                    name: "Action".into(),
+                });
+                return error_response(&e, &request_id, host);
+            }
+        },
     };
-    let version = params
-        .optional("Version")
-        .map(str::to_string)
-        .or_else(|| header_str(&parts.headers, "x-acs-version"));
-    match version.as_deref() {
+    let header_version;
+    let version = match params.optional("Version") {
+        Some(v) => Some(v),
+        None => {
+            header_version = header_str(&parts.headers, "x-acs-version");
+            header_version.as_deref()
+        }
+    };
+    match version {
         Some(VERSION) => {}
         Some(other) => {
             return error_response(
                 &VendorError::version_not_supported(other),
                 &request_id,
-                &host,
+                host,
             )
         }
         None => {
             let e = render(&ApiError::MissingParameter {
                 name: "Version".into(),
             });
-            return error_response(&e, &request_id, &host);
+            return error_response(&e, &request_id, host);
         }
     }
     if !app.limiter.allow("alibaba", &action) {
-        return error_response(&render(&ApiError::Throttled), &request_id, &host);
+        return error_response(&render(&ApiError::Throttled), &request_id, host);
     }
     let ctx = Ctx {
         app: &app,
@@ -137,20 +169,24 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
             return error_response(
                 &VendorError::action_not_supported(&action),
                 &request_id,
-                &host,
+                host,
             )
         }
     };
     match result {
-        Ok(mut fields) => {
-            fields.insert("RequestId".into(), json!(request_id));
+        Ok(Answer::Fields(mut fields)) => {
+            fields.insert("RequestId".into(), Value::String(request_id));
             json_response(StatusCode::OK, &Value::Object(fields))
+        }
+        Ok(Answer::Object(mut object)) => {
+            object.string("RequestId", &request_id);
+            bytes_response(StatusCode::OK, object.into_bytes())
         }
         Err(e) => {
             if let ApiError::Internal { message } = &e {
                 tracing::error!(action = %action, error = %message, "internal error");
             }
-            error_response(&render(&e), &request_id, &host)
+            error_response(&render(&e), &request_id, host)
         }
     }
 }
@@ -175,7 +211,10 @@ pub fn error_response(e: &VendorError, request_id: &str, host: &str) -> Response
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = (status, Body::from(bytes)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -102,14 +102,20 @@ pub fn parse_form(raw: &str) -> Vec<(String, String)> {
 /// given order: usable as a query string or as an `application/x-www-form-urlencoded` body.
 /// Spaces come out as `%20`, which every form decoder (and [`form_decode`]) accepts.
 pub fn encode_form(params: &[(String, String)]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(
+        params
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+            * 2,
+    );
     for (i, (k, v)) in params.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(&percent_encode(k));
+        push_encoded(&mut out, k, false);
         out.push('=');
-        out.push_str(&percent_encode(v));
+        push_encoded(&mut out, v, false);
     }
     out
 }
@@ -212,9 +218,21 @@ fn canonical_pairs<'a>(params: impl Iterator<Item = &'a (String, String)>) -> St
     out
 }
 
+/// Which bytes RFC 3986 leaves unescaped: `A-Z a-z 0-9 - _ . ~`.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    table
+};
+
 /// Whether a byte stays as it is under RFC 3986 percent-encoding.
 fn unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+    UNRESERVED[b as usize]
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -252,17 +270,87 @@ fn sorted_by_encoding<'a>(
 }
 
 /// Appends the percent-encoding of `s`; `twice` appends the encoding of the encoding (what
-/// the RPC v1 StringToSign holds for each name and value), in one pass.
+/// the RPC v1 StringToSign holds for each name and value), in one pass. Runs of unreserved
+/// bytes are copied as they are.
 fn push_encoded(out: &mut String, s: &str, twice: bool) {
-    for b in s.bytes() {
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if unreserved(b) {
-            out.push(b as char);
+            continue;
+        }
+        // A run of unreserved bytes is ASCII, so both ends are character boundaries.
+        if run < i {
+            out.push_str(&s[run..i]);
+        }
+        let hex = [HEX_UPPER[(b >> 4) as usize], HEX_UPPER[(b & 0xf) as usize]];
+        out.push_str(if twice { "%25" } else { "%" });
+        out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
+        run = i + 1;
+    }
+    if run < bytes.len() {
+        out.push_str(&s[run..]);
+    }
+}
+
+/// A borrowed `(name, value)` parameter.
+pub type ParamRef<'a> = (&'a str, &'a str);
+
+/// The RPC v1 signed set of decoded parameters given in wire order (query first, then form
+/// body): `Signature` left out, a later pair replacing an earlier one of the same name, sorted
+/// by encoded name (the order [`rpc_v1_string_to_sign`] uses; names are unique here). Also
+/// returns the `Signature` value (the last one sent). Allocates one small vector.
+fn signed_set<'a>(
+    pairs: impl Iterator<Item = ParamRef<'a>>,
+) -> (Vec<ParamRef<'a>>, Option<&'a str>) {
+    let mut signature = None;
+    let mut set: Vec<ParamRef<'a>> = Vec::with_capacity(16);
+    for (k, v) in pairs {
+        if k == "Signature" {
+            signature = Some(v);
         } else {
-            out.push_str(if twice { "%25" } else { "%" });
-            out.push(HEX_UPPER[(b >> 4) as usize] as char);
-            out.push(HEX_UPPER[(b & 0xf) as usize] as char);
+            set.push((k, v));
         }
     }
+    // Stable, so pairs of one name keep their wire order; the last of a run wins.
+    set.sort_by(|a, b| a.0.cmp(b.0));
+    set.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = later.1;
+        }
+        same
+    });
+    // Raw byte order equals encoded order unless a name holds a byte that gets escaped.
+    if !set.iter().all(|(k, _)| k.bytes().all(unreserved)) {
+        set.sort_by(|a, b| encoded_bytes(a.0).cmp(encoded_bytes(b.0)));
+    }
+    (set, signature)
+}
+
+/// Writes the RPC v1 StringToSign of pairs already in signing order (see
+/// [`rpc_v1_string_to_sign`]).
+fn write_string_to_sign(out: &mut String, method: &str, pairs: &[ParamRef<'_>]) {
+    for b in method.bytes() {
+        out.push(b.to_ascii_uppercase() as char);
+    }
+    out.push_str("&%2F&");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("%26");
+        }
+        push_encoded(out, k, true);
+        out.push_str("%3D");
+        push_encoded(out, v, true);
+    }
+}
+
+/// Room for the StringToSign of these pairs without growing (every byte may triple).
+fn string_to_sign_capacity(pairs: &[ParamRef<'_>]) -> usize {
+    16 + pairs
+        .iter()
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 6)
+        .sum::<usize>()
 }
 
 /// The RPC v1 StringToSign: `METHOD&%2F&` + [`percent_encode`]`(canonical query)`, where the
@@ -271,43 +359,87 @@ fn push_encoded(out: &mut String, s: &str, twice: bool) {
 /// `SignatureDoesNotMatch` message. Built in one buffer: encoding the canonical query again
 /// turns each pair's `=` into `%3D`, each `&` into `%26` and each `%XX` into `%25XX`.
 pub fn rpc_v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(
-        64 + params
-            .iter()
-            .map(|(k, v)| 3 * (k.len() + v.len()) + 6)
-            .sum::<usize>(),
-    );
-    out.push_str(&method.to_ascii_uppercase());
-    out.push_str("&%2F&");
-    let pairs = sorted_by_encoding(params.iter().filter(|(k, _)| k != "Signature"));
-    for (i, (k, v)) in pairs.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str("%26");
-        }
-        push_encoded(&mut out, k, true);
-        out.push_str("%3D");
-        push_encoded(&mut out, v, true);
-    }
+    let pairs: Vec<ParamRef<'_>> =
+        sorted_by_encoding(params.iter().filter(|(k, _)| k != "Signature"))
+            .into_iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+    let mut out = String::with_capacity(string_to_sign_capacity(&pairs));
+    write_string_to_sign(&mut out, method, &pairs);
     out
 }
 
 /// The RPC v1 signature: `Base64(HMAC-SHA1(key = secret + "&", string_to_sign))`.
 pub fn rpc_v1_signature(secret: &str, string_to_sign: &str) -> String {
-    let mut mac = HmacSha1::new_from_slice(format!("{secret}&").as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let sig = rpc_v1_signature_bytes(secret, string_to_sign.as_bytes());
+    String::from_utf8_lossy(&sig).into_owned()
+}
+
+/// Length of an RPC v1 signature: Base64 of the 20 bytes of a SHA-1 MAC.
+const RPC_V1_SIGNATURE_LEN: usize = 28;
+
+/// [`rpc_v1_signature`] as Base64 bytes on the stack.
+fn rpc_v1_signature_bytes(secret: &str, string_to_sign: &[u8]) -> [u8; RPC_V1_SIGNATURE_LEN] {
+    // The key is `secret + "&"`; built on the stack when it fits one SHA-1 block.
+    let mut key = [0u8; 64];
+    let mut mac = if secret.len() < key.len() {
+        key[..secret.len()].copy_from_slice(secret.as_bytes());
+        key[secret.len()] = b'&';
+        HmacSha1::new_from_slice(&key[..=secret.len()])
+    } else {
+        HmacSha1::new_from_slice(format!("{secret}&").as_bytes())
+    }
+    .expect("HMAC accepts keys of any length");
+    mac.update(string_to_sign);
+    let mut out = [0u8; RPC_V1_SIGNATURE_LEN];
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(mac.finalize().into_bytes(), &mut out)
+        .expect("28 bytes hold the Base64 of 20");
+    debug_assert_eq!(n, RPC_V1_SIGNATURE_LEN);
+    out
 }
 
 /// Formats a time as an RPC v1 `Timestamp` / ACS3 `x-acs-date` ([`TIMESTAMP_FORMAT`]).
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.format(TIMESTAMP_FORMAT).to_string()
+    crate::model::time::format_utc(&t, false)
+        .unwrap_or_else(|| t.format(TIMESTAMP_FORMAT).to_string())
+}
+
+/// The exact `YYYY-MM-DDTHH:MM:SSZ` shape every SDK sends, without going through a format
+/// string; anything else (or a value chrono would read differently, such as a leap second)
+/// is `None` and takes the general parser.
+fn parse_sdk_timestamp(s: &[u8]) -> Option<DateTime<Utc>> {
+    if s.len() != 20
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || s[10] != b'T'
+        || s[13] != b':'
+        || s[16] != b':'
+        || s[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        s[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let second = num(17, 19)?;
+    if second >= 60 {
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?
+        .and_hms_opt(num(11, 13)?, num(14, 16)?, second)
+        .map(|n| n.and_utc())
 }
 
 /// Parses an RPC v1 `Timestamp` / ACS3 `x-acs-date`: [`TIMESTAMP_FORMAT`] as the SDKs send
 /// it, or any RFC 3339 time (fractional seconds, offsets) for hand-written clients.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    if let Some(t) = parse_sdk_timestamp(s.as_bytes()) {
+        return Some(t);
+    }
     NaiveDateTime::parse_from_str(s, TIMESTAMP_FORMAT)
         .map(|n| n.and_utc())
         .ok()
@@ -357,7 +489,14 @@ pub fn sign_rpc_v1_split(
     ];
     query.retain(|(k, _)| k != "Signature" && !common.iter().any(|(c, _)| k == c));
     query.extend(common.into_iter().map(|(k, v)| (k.to_owned(), v)));
-    let sts = rpc_v1_string_to_sign(method, &merge_params(query, form));
+    let (pairs, _) = signed_set(
+        query
+            .iter()
+            .chain(form)
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let mut sts = String::with_capacity(string_to_sign_capacity(&pairs));
+    write_string_to_sign(&mut sts, method, &pairs);
     let signature = rpc_v1_signature(secret, &sts);
     query.push(("Signature".to_owned(), signature.clone()));
     signature
@@ -585,10 +724,30 @@ pub struct Verifier {
     skew: TimeDelta,
     /// How long a nonce is remembered at least.
     nonce_ttl: TimeDelta,
-    /// nonce → the time after which it may be used again.
-    nonces: DashMap<String, DateTime<Utc>, ahash::RandomState>,
+    /// nonce (as a 128-bit keyed hash, see [`NonceKey`]) → the time after which it may be used
+    /// again, in Unix nanoseconds.
+    nonces: DashMap<NonceKey, i64, ahash::RandomState>,
+    /// The two keyed hashes that make a [`NonceKey`].
+    nonce_hashers: [ahash::RandomState; 2],
+    /// How many nonces the cache holds (kept next to it: `DashMap::len` locks every shard).
+    remembered: AtomicUsize,
     /// Sweep expired nonces when the cache reaches this size.
     prune_at: AtomicUsize,
+}
+
+/// A remembered nonce: 128 bits of two independently keyed hashes of its text rather than
+/// the text itself, so the replay cache costs 24 bytes a nonce however long nonces are. Two
+/// different nonces collide with probability 2^-128 (the keys are random per process, so
+/// nobody can aim for a collision); a replayed nonce always matches.
+type NonceKey = [u64; 2];
+
+/// A time as Unix nanoseconds, saturating outside 1677..2262 (far beyond any window).
+fn unix_nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 impl Default for Verifier {
@@ -618,6 +777,8 @@ impl Verifier {
             skew: delta(clock_skew),
             nonce_ttl: delta(nonce_window),
             nonces: DashMap::with_hasher(ahash::RandomState::new()),
+            nonce_hashers: [ahash::RandomState::new(), ahash::RandomState::new()],
+            remembered: AtomicUsize::new(0),
             prune_at: AtomicUsize::new(MIN_PRUNE_LEN),
         }
     }
@@ -631,8 +792,10 @@ impl Verifier {
     /// Forgets every nonce that expired at `now`. Called automatically as the cache grows;
     /// a server may also call it from a periodic task.
     pub fn prune(&self, now: DateTime<Utc>) {
+        let now = unix_nanos(now);
         self.nonces.retain(|_, expiry| *expiry > now);
         let after = self.nonces.len();
+        self.remembered.store(after, Ordering::Relaxed);
         self.prune_at.store(
             after.saturating_mul(2).max(MIN_PRUNE_LEN),
             Ordering::Relaxed,
@@ -661,52 +824,64 @@ impl Verifier {
         secret_for: &dyn Fn(&str) -> Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Authenticated, AuthFailure> {
-        let authorization = req
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
-        if let Some(auth) = authorization.as_deref() {
-            if auth.starts_with("ACS3-") {
-                return self.authenticate_acs3(req, auth, secret_for, now);
-            }
-        }
         let form: &[(String, String)] = if is_form_content_type(req.headers) {
             form_params
         } else {
             &[]
         };
         let query = parse_form(req.raw_query);
-        let signature = query
+        let pairs = query
             .iter()
             .chain(form)
-            .rev()
-            .find(|(k, _)| k == "Signature")
-            .map(|(_, v)| v.clone());
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        self.authenticate_decoded(req, pairs, secret_for, now)
+    }
+
+    /// [`Verifier::authenticate`] for a server that has decoded the parameters already (the
+    /// RPC handler reads them once for both purposes). `pairs` are the query's decoded
+    /// `(name, value)` pairs in wire order followed, **only when the content type is
+    /// form-urlencoded** ([`is_form_content_type`]), by the form body's: exactly the pairs
+    /// [`Verifier::authenticate`] decodes itself, with the same form rules ([`parse_form`]).
+    /// The checks, their order and every failure are those of [`Verifier::authenticate`].
+    pub fn authenticate_decoded<'a, S: AsRef<str>>(
+        &self,
+        req: &RawRequest<'_>,
+        pairs: impl Iterator<Item = ParamRef<'a>>,
+        secret_for: impl Fn(&str) -> Option<S>,
+        now: DateTime<Utc>,
+    ) -> Result<Authenticated, AuthFailure> {
+        let authorization = req
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let authorization = authorization.as_deref().map(str::trim);
+        if let Some(auth) = authorization {
+            if auth.starts_with("ACS3-") {
+                let owned = |ak: &str| secret_for(ak).map(|s| s.as_ref().to_owned());
+                return self.authenticate_acs3(req, auth, &owned, now);
+            }
+        }
+        let (params, signature) = signed_set(pairs);
         if let Some(signature) = signature {
-            let params = merge_params(&query, form);
-            return self.authenticate_rpc_v1(req.method, &params, &signature, secret_for, now);
+            return self.authenticate_rpc_v1(req.method, &params, signature, &secret_for, now);
         }
         Err(AuthFailure::Missing(missing_message(
-            authorization.as_deref(),
-            &query,
+            authorization,
+            &parse_form(req.raw_query),
             req.headers,
         )))
     }
 
-    fn authenticate_rpc_v1(
+    /// `params`: the signed set in signing order ([`signed_set`]).
+    fn authenticate_rpc_v1<S: AsRef<str>>(
         &self,
         method: &str,
-        params: &[(String, String)],
+        params: &[ParamRef<'_>],
         signature: &str,
-        secret_for: &dyn Fn(&str) -> Option<String>,
+        secret_for: &impl Fn(&str) -> Option<S>,
         now: DateTime<Utc>,
     ) -> Result<Authenticated, AuthFailure> {
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
         if let Some(m) = get("SignatureMethod") {
             if m != RPC_V1_SIGNATURE_METHOD {
                 return Err(AuthFailure::Missing(format!(
@@ -743,11 +918,18 @@ impl Verifier {
             .ok_or_else(|| {
                 AuthFailure::Missing("the SignatureNonce parameter must be specified".to_owned())
             })?;
-        let string_to_sign = rpc_v1_string_to_sign(method, params);
-        let expected = rpc_v1_signature(&secret, &string_to_sign);
+        let mut string_to_sign = String::with_capacity(string_to_sign_capacity(params));
+        write_string_to_sign(&mut string_to_sign, method, params);
+        let expected = rpc_v1_signature_bytes(secret.as_ref(), string_to_sign.as_bytes());
         // Base64 has no spaces: a raw `+` sent unescaped was decoded as a space; undo that.
-        let provided = signature.replace(' ', "+");
-        if !ct_eq(&expected, &provided) {
+        let mut provided = [0u8; RPC_V1_SIGNATURE_LEN];
+        let matches = signature.len() == RPC_V1_SIGNATURE_LEN && {
+            for (p, b) in provided.iter_mut().zip(signature.bytes()) {
+                *p = if b == b' ' { b'+' } else { b };
+            }
+            bool::from(expected.ct_eq(&provided))
+        };
+        if !matches {
             return Err(AuthFailure::BadSignature { string_to_sign });
         }
         self.record_nonce(nonce, request_time, now)?;
@@ -840,19 +1022,25 @@ impl Verifier {
         let expiry = (now.checked_add_signed(self.nonce_ttl))
             .max(request_time.checked_add_signed(self.skew))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        match self.nonces.entry(nonce.to_owned()) {
+        let (expiry, now_nanos) = (unix_nanos(expiry), unix_nanos(now));
+        let key = [
+            self.nonce_hashers[0].hash_one(nonce),
+            self.nonce_hashers[1].hash_one(nonce),
+        ];
+        match self.nonces.entry(key) {
             Entry::Occupied(mut e) => {
-                if *e.get() > now {
+                if *e.get() > now_nanos {
                     return Err(AuthFailure::NonceReused(nonce.to_owned()));
                 }
                 e.insert(expiry);
             }
             Entry::Vacant(e) => {
                 e.insert(expiry);
+                self.remembered.fetch_add(1, Ordering::Relaxed);
             }
         }
         // The entry guard is released here; sweeping takes every shard's lock.
-        if self.nonces.len() >= self.prune_at.load(Ordering::Relaxed) {
+        if self.remembered.load(Ordering::Relaxed) >= self.prune_at.load(Ordering::Relaxed) {
             self.prune(now);
         }
         Ok(())
@@ -921,6 +1109,75 @@ mod one_pass_tests {
                 percent_encode(&rpc_v1_canonical_query(&params))
             );
             assert_eq!(rpc_v1_string_to_sign("post", &params), slow, "{params:?}");
+        }
+    }
+
+    /// The verifier's signed set (decoded pairs merged in place, sorted once) signs the same
+    /// text as the definition: merge query and form (the form wins, `Signature` left out),
+    /// then [`rpc_v1_string_to_sign`].
+    #[test]
+    fn the_signed_set_signs_what_merging_and_sorting_signs() {
+        let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let cases = [
+            (p(&[("b", "1"), ("a", "2"), ("Signature", "x")]), p(&[])),
+            (p(&[("k", "1"), ("k", "2")]), p(&[("k", "3"), ("j", " ")])),
+            (
+                p(&[("a b", "1"), ("a*", "2"), ("a-", "3"), ("aé", "4")]),
+                p(&[("a~", "5")]),
+            ),
+            (
+                p(&[("Z", "1"), ("a", "2")]),
+                p(&[("Signature", "y"), ("_", "3")]),
+            ),
+        ];
+        for (query, form) in cases {
+            let slow = rpc_v1_string_to_sign("GET", &merge_params(&query, &form));
+            let (set, signature) = signed_set(
+                query
+                    .iter()
+                    .chain(&form)
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            let mut fast = String::new();
+            write_string_to_sign(&mut fast, "get", &set);
+            assert_eq!(fast, slow, "{query:?} {form:?}");
+            let last = query
+                .iter()
+                .chain(&form)
+                .rev()
+                .find(|(k, _)| k == "Signature")
+                .map(|(_, v)| v.as_str());
+            assert_eq!(signature, last);
+        }
+    }
+
+    #[test]
+    fn sdk_timestamps_parse_as_chrono_reads_them() {
+        for s in [
+            "2026-11-21T14:18:38Z",
+            "2024-02-29T23:59:59Z",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21T24:00:00Z",
+            "2026-11-21T23:59:60Z",
+            "2026-11-21 14:18:38Z",
+            "2026-11-21T14:18:38+08:00",
+            "2026-11-21T14:18:38.5Z",
+            "+2026-1-21T14:18:38Z",
+        ] {
+            let slow = NaiveDateTime::parse_from_str(s, TIMESTAMP_FORMAT)
+                .map(|n| n.and_utc())
+                .ok()
+                .or_else(|| {
+                    DateTime::parse_from_rfc3339(s)
+                        .ok()
+                        .map(|t| t.with_timezone(&Utc))
+                });
+            assert_eq!(parse_timestamp(s), slow, "{s}");
         }
     }
 }

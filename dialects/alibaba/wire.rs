@@ -11,7 +11,8 @@ use super::error_names;
 
 /// `2019-01-01T01:01:01.001Z`.
 pub fn time(t: &Timestamp) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::model::time::format_utc(t, true)
+        .unwrap_or_else(|| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// The vendor's status name.

@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::params::{check_name, invalid};
-use crate::dialects::alibaba::rpc::{ActionResult, Ctx};
+use crate::dialects::alibaba::rpc::{ActionResult, Answer, Ctx};
 use crate::dialects::alibaba::{error_names, flow_key, records, wire};
+use crate::dialects::JsonObject;
 use crate::engine::{Engine, StartRequest};
 use crate::model::error_names as model_error_names;
 use crate::model::time::now;
@@ -118,12 +119,12 @@ fn report_to_parent(engine: Engine, id: String, token: String) {
 /// `POST /?Action=StartSyncExecution` with form `FlowName, ExecutionName, Input, Qualifier`.
 /// Express flows only; the name becomes `{ExecutionName}:{UUID}`; how the execution ended is
 /// reported in the 200 answer (`Status`, `ErrorCode`, `ErrorMessage`).
-pub async fn start_sync(ctx: &Ctx<'_>) -> ActionResult {
+pub async fn start_sync(ctx: &Ctx<'_>) -> Result<Answer, ApiError> {
     let flow = flow(ctx).await?;
     let flow = records::qualified(ctx, flow, ctx.params.optional("Qualifier")).await?;
     let req = request(ctx, flow)?;
-    let mut m = Map::new();
     if req.flow.flow.mode == ExecutionMode::Standard {
+        let mut m = Map::new();
         let at = wire::time(&now());
         let base = req
             .name
@@ -145,27 +146,30 @@ pub async fn start_sync(ctx: &Ctx<'_>) -> ActionResult {
         );
         m.insert("StartedTime".into(), json!(at));
         m.insert("StoppedTime".into(), json!(at));
-        return Ok(m);
+        return Ok(Answer::Fields(m));
     }
     let rec = ctx.app.engine.start_sync(req, true).await?;
-    m.insert("Name".into(), json!(rec.name));
-    m.insert("FlowName".into(), json!(rec.flow.name));
-    m.insert("Status".into(), json!(wire::status(rec.status)));
-    if let Some(o) = &rec.output {
-        m.insert("Output".into(), json!(wire::json_text(o)));
+    // Written straight into the body: Name, FlowName, Status, Output, ErrorCode,
+    // ErrorMessage, StartedTime, StoppedTime (then RequestId), as the field map had them.
+    let output = rec.output.as_deref().map(wire::json_text);
+    let mut m = JsonObject::with_capacity(
+        160 + rec.name.len() + rec.flow.name.len() + output.as_ref().map_or(0, |o| 2 * o.len()),
+    );
+    m.string("Name", &rec.name);
+    m.string("FlowName", &rec.flow.name);
+    m.string("Status", wire::status(rec.status));
+    if let Some(o) = &output {
+        m.string("Output", o);
     }
     if let Some(e) = &rec.error {
-        m.insert("ErrorCode".into(), json!(error_names::to_vendor(e)));
-        m.insert(
-            "ErrorMessage".into(),
-            json!(rec.cause.clone().unwrap_or_default()),
-        );
+        m.string("ErrorCode", &error_names::to_vendor(e));
+        m.string("ErrorMessage", rec.cause.as_deref().unwrap_or_default());
     }
-    m.insert("StartedTime".into(), json!(wire::time(&rec.started)));
+    m.string("StartedTime", &wire::time(&rec.started));
     if let Some(t) = &rec.stopped {
-        m.insert("StoppedTime".into(), json!(wire::time(t)));
+        m.string("StoppedTime", &wire::time(t));
     }
-    Ok(m)
+    Ok(Answer::Object(m))
 }
 
 /// `POST /?Action=StopExecution` with form `FlowName, ExecutionName, Error, Cause`.

@@ -9,10 +9,19 @@ mod versions;
 
 pub(crate) use schedules::fire_due_schedules;
 
-use super::rpc::{ActionResult, Ctx};
+use super::rpc::{ActionResult, Answer, Ctx};
+use crate::model::ApiError;
 
 /// Runs the action, or `None` when fnf has no action of that name.
-pub async fn dispatch(ctx: &Ctx<'_>, action: &str) -> Option<ActionResult> {
+pub async fn dispatch(ctx: &Ctx<'_>, action: &str) -> Option<Result<Answer, ApiError>> {
+    if action == "StartSyncExecution" {
+        return Some(executions::start_sync(ctx).await);
+    }
+    fields(ctx, action).await.map(|r| r.map(Answer::Fields))
+}
+
+/// The actions that answer with a field map.
+async fn fields(ctx: &Ctx<'_>, action: &str) -> Option<ActionResult> {
     Some(match action {
         "CreateFlow" => flows::create(ctx).await,
         "DescribeFlow" => flows::describe(ctx).await,
@@ -20,7 +29,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, action: &str) -> Option<ActionResult> {
         "DeleteFlow" => flows::delete(ctx).await,
         "ListFlows" => flows::list(ctx).await,
         "StartExecution" => executions::start(ctx).await,
-        "StartSyncExecution" => executions::start_sync(ctx).await,
         "StopExecution" => executions::stop(ctx).await,
         "DescribeExecution" => executions::describe(ctx).await,
         "ListExecutions" => executions::list(ctx).await,
