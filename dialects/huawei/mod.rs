@@ -62,7 +62,7 @@ impl Dialect for HuaweiDialect {
             .unwrap_or(serde_json::Value::Null);
         serde_json::json!({
             "workflow_urn": flow::workflow_urn(&self.region, &self.project, name),
-            "definition": definition,
+            "definition": wire::stored_definition(definition),
         })
     }
 

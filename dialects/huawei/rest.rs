@@ -3,6 +3,8 @@
 //! request is authenticated (SDK-HMAC-SHA256) before it is handled; every answer carries
 //! `X-Request-Id`, which is where the SDK reads the request id from.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -103,16 +105,12 @@ pub async fn handle(app: AppState, req: Request) -> Response {
             return error_response(&e, &request_id);
         }
     };
-    let path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let segments: Vec<String> = path
+    let path = parts.uri.path();
+    let raw_query = parts.uri.query().unwrap_or("");
+    let segments: Vec<Cow<'_, str>> = path
         .trim_start_matches('/')
         .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
         .collect();
     let route = match route(&parts.method, &segments) {
         Some(r) => r,
@@ -121,17 +119,19 @@ pub async fn handle(app: AppState, req: Request) -> Response {
     if app.config.auth.mode == AuthMode::Verify {
         let raw = RawRequest {
             method: parts.method.as_str(),
-            path: &path,
-            raw_query: &raw_query,
+            path,
+            raw_query,
             headers: &parts.headers,
             body: &bytes,
         };
-        let config = app.config.clone();
-        let secret_for = move |ak: &str| config.secret_for(ak).map(str::to_string);
-        let window = std::time::Duration::from_secs(app.config.auth.clock_skew_seconds);
-        if let Err(failure) =
-            super::signature::authenticate(&raw, &secret_for, chrono::Utc::now(), window)
-        {
+        let config = &app.config;
+        let window = std::time::Duration::from_secs(config.auth.clock_skew_seconds);
+        if let Err(failure) = super::signature::authenticate_with(
+            &raw,
+            |ak: &str| config.secret_for(ak),
+            chrono::Utc::now(),
+            window,
+        ) {
             return error_response(&render(&ApiError::Unauthenticated(failure)), &request_id);
         }
     }
@@ -153,28 +153,16 @@ pub async fn handle(app: AppState, req: Request) -> Response {
         body: &bytes,
     };
     let reply = match route {
-        Route::Iam => iam::list_projects(&r).await,
-        Route::CreateWorkflow => workflows::create(&r).await,
-        Route::ListWorkflows => workflows::list(&r).await,
-        Route::DeleteWorkflows => workflows::batch_delete(&r).await,
-        Route::ShowWorkflow(id) => workflows::show(&r, &id).await,
-        Route::UpdateWorkflow(id) => workflows::update(&r, &id).await,
-        Route::StartExecution(id) => executions::start(&r, &id).await,
         Route::StartSync(id) => executions::start_sync(&r, &id).await,
-        Route::ListExecutions(id) => executions::list(&r, &id).await,
-        Route::ExecutionsHistory(id) => executions::history_page(&r, &id).await,
-        Route::ShowExecution(id, ex) => executions::show(&r, &id, &ex).await,
-        Route::Terminate(id, ex) => executions::terminate(&r, &id, &ex).await,
-        Route::Retry(id, ex) => executions::retry(&r, &id, &ex).await,
-        Route::Callback(id) => executions::callback(&r, &id).await,
-        Route::TenantMetric => metrics::tenant(&r).await,
-        Route::WorkflowMetric(urn) => metrics::workflow(&r, &urn).await,
-    };
-    match reply {
-        Ok((status, body)) => {
+        route => reply(route, &r).await.map(|(status, body)| {
             let bytes = body
                 .map(|b| serde_json::to_vec(&b).unwrap_or_default())
                 .unwrap_or_default();
+            (status, bytes)
+        }),
+    };
+    match reply {
+        Ok((status, bytes)) => {
             let mut resp = (status, Body::from(bytes)).into_response();
             let h = resp.headers_mut();
             h.insert(
@@ -192,6 +180,30 @@ pub async fn handle(app: AppState, req: Request) -> Response {
             }
             error_response(&e, &request_id)
         }
+    }
+}
+
+/// Runs a route's handler (every route but `StartSync`, which renders its own answer).
+async fn reply(route: Route, r: &Req<'_>) -> Reply {
+    match route {
+        Route::Iam => iam::list_projects(r).await,
+        Route::CreateWorkflow => workflows::create(r).await,
+        Route::ListWorkflows => workflows::list(r).await,
+        Route::DeleteWorkflows => workflows::batch_delete(r).await,
+        Route::ShowWorkflow(id) => workflows::show(r, &id).await,
+        Route::UpdateWorkflow(id) => workflows::update(r, &id).await,
+        Route::StartExecution(id) => executions::start(r, &id).await,
+        Route::StartSync(id) => executions::start_sync(r, &id)
+            .await
+            .map(|(status, bytes)| (status, serde_json::from_slice(&bytes).ok())),
+        Route::ListExecutions(id) => executions::list(r, &id).await,
+        Route::ExecutionsHistory(id) => executions::history_page(r, &id).await,
+        Route::ShowExecution(id, ex) => executions::show(r, &id, &ex).await,
+        Route::Terminate(id, ex) => executions::terminate(r, &id, &ex).await,
+        Route::Retry(id, ex) => executions::retry(r, &id, &ex).await,
+        Route::Callback(id) => executions::callback(r, &id).await,
+        Route::TenantMetric => metrics::tenant(r).await,
+        Route::WorkflowMetric(urn) => metrics::workflow(r, &urn).await,
     }
 }
 
@@ -249,8 +261,8 @@ impl Route {
     }
 }
 
-fn route(method: &Method, s: &[String]) -> Option<Route> {
-    let seg: Vec<&str> = s.iter().map(String::as_str).collect();
+fn route(method: &Method, s: &[Cow<'_, str>]) -> Option<Route> {
+    let seg: Vec<&str> = s.iter().map(|c| c.as_ref()).collect();
     let m = method.as_str();
     if seg == ["v3", "projects"] {
         return (m == "GET").then_some(Route::Iam);

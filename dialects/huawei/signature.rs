@@ -74,6 +74,32 @@ pub struct SdkAuthorization {
 /// without spaces. Another algorithm or a missing field gives `Missing` with a message
 /// saying what is wrong.
 pub fn parse_authorization(value: &str) -> Result<SdkAuthorization, AuthFailure> {
+    let auth = parse_authorization_ref(value)?;
+    Ok(SdkAuthorization {
+        access: auth.access.to_owned(),
+        signed_headers: auth.signed_headers().map(str::to_owned).collect(),
+        signature: auth.signature.to_owned(),
+    })
+}
+
+/// [`SdkAuthorization`] borrowed from the header value (what the server needs per request).
+struct AuthorizationRef<'a> {
+    access: &'a str,
+    signed: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> AuthorizationRef<'a> {
+    /// The signed header names in the order listed.
+    fn signed_headers(&self) -> impl Iterator<Item = &'a str> {
+        self.signed
+            .split(';')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+    }
+}
+
+fn parse_authorization_ref(value: &str) -> Result<AuthorizationRef<'_>, AuthFailure> {
     let value = value.trim();
     let (algorithm, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
     if algorithm != ALGORITHM {
@@ -88,9 +114,9 @@ pub fn parse_authorization(value: &str) -> Result<SdkAuthorization, AuthFailure>
             continue;
         };
         match k.trim() {
-            "Access" => access = Some(v.trim().to_owned()),
-            "SignedHeaders" => signed = Some(v.trim().to_owned()),
-            "Signature" => signature = Some(v.trim().to_owned()),
+            "Access" => access = Some(v.trim()),
+            "SignedHeaders" => signed = Some(v.trim()),
+            "Signature" => signature = Some(v.trim()),
             _ => {}
         }
     }
@@ -106,14 +132,9 @@ pub fn parse_authorization(value: &str) -> Result<SdkAuthorization, AuthFailure>
     let signature = signature
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing("Signature"))?;
-    Ok(SdkAuthorization {
+    Ok(AuthorizationRef {
         access,
-        signed_headers: signed
-            .split(';')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        signed,
         signature,
     })
 }
@@ -141,15 +162,52 @@ fn encode_bytes(b: &[u8]) -> String {
 /// `/v2/p/fgs/workflows/`; the SDKs never send that trailing slash on the wire). Decoding
 /// works on bytes, so even invalid UTF-8 round-trips.
 pub fn canonical_uri(path: &str) -> String {
-    let mut uri = path
-        .split('/')
-        .map(|seg| encode_bytes(&decode_bytes(seg)))
-        .collect::<Vec<_>>()
-        .join("/");
-    if !uri.ends_with('/') {
-        uri.push('/');
-    }
+    let mut uri = String::with_capacity(path.len() + 1);
+    write_canonical_uri(&mut uri, path);
     uri
+}
+
+/// Whether a byte stays as it is under RFC 3986 percent-encoding.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// Appends `%XX` (upper-case hex) for one byte.
+fn push_escape(out: &mut String, b: u8) {
+    const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX_UPPER[(b >> 4) as usize] as char);
+    out.push(HEX_UPPER[(b & 0xf) as usize] as char);
+}
+
+/// Appends one path segment decoded and re-encoded ([`canonical_uri`]'s rule); a segment of
+/// unreserved bytes only is its own canonical form.
+fn push_reencoded(out: &mut String, raw: &str) {
+    if raw.bytes().all(unreserved) {
+        out.push_str(raw);
+        return;
+    }
+    for b in percent_decode_str(raw) {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            push_escape(out, b);
+        }
+    }
+}
+
+/// Appends [`canonical_uri`]`(path)`.
+fn write_canonical_uri(out: &mut String, path: &str) {
+    let start = out.len();
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        push_reencoded(out, segment);
+    }
+    if !out[start..].ends_with('/') {
+        out.push('/');
+    }
 }
 
 /// The canonical query: the raw query's `&`-separated pairs (empty ones skipped, a pair
@@ -173,32 +231,47 @@ pub fn canonical_query(raw_query: &str) -> String {
         .join("&")
 }
 
-/// The value of one header for signing: every occurrence trimmed and joined with `,` (one
-/// occurrence in practice), empty when absent. Looked up case-insensitively.
-fn header_value(headers: &HeaderMap, name: &str) -> String {
-    let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) else {
-        return String::new();
+/// Appends the value of one header for signing: every occurrence trimmed and joined with
+/// `,` (one occurrence in practice), nothing when absent. Looked up case-insensitively.
+fn push_header_value(out: &mut String, headers: &HeaderMap, name: &str) {
+    let lowered;
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        lowered = name.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        name
     };
-    headers
-        .get_all(&name)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-        .collect::<Vec<_>>()
-        .join(",")
+    let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+        return;
+    };
+    for (i, v) in headers.get_all(&name).iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
+    }
 }
 
 /// The canonical headers block: for each signed name in the given order,
 /// `name:trimmed value\n` (the block ends with `\n`).
 pub fn canonical_headers<S: AsRef<str>>(headers: &HeaderMap, signed_headers: &[S]) -> String {
     let mut out = String::new();
+    write_canonical_headers(&mut out, headers, signed_headers);
+    out
+}
+
+fn write_canonical_headers<S: AsRef<str>>(
+    out: &mut String,
+    headers: &HeaderMap,
+    signed_headers: &[S],
+) {
     for name in signed_headers {
         let name = name.as_ref();
         out.push_str(name);
         out.push(':');
-        out.push_str(&header_value(headers, name));
+        push_header_value(out, headers, name);
         out.push('\n');
     }
-    out
 }
 
 /// Hex SHA-256 of some bytes.
@@ -238,16 +311,49 @@ pub fn canonical_request<S: AsRef<str>>(
     signed_headers: &[S],
     payload_hash: &str,
 ) -> String {
-    let signed: Vec<&str> = signed_headers.iter().map(AsRef::as_ref).collect();
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        method.to_ascii_uppercase(),
-        canonical_uri(path),
-        canonical_query(raw_query),
-        canonical_headers(headers, &signed),
-        signed.join(";"),
-        payload_hash
-    )
+    let mut out = String::with_capacity(256 + path.len() + raw_query.len());
+    write_canonical_request(
+        &mut out,
+        method,
+        path,
+        raw_query,
+        headers,
+        signed_headers,
+        payload_hash,
+    );
+    out
+}
+
+/// Appends [`canonical_request`] to `out` (one buffer, no intermediate strings).
+fn write_canonical_request<S: AsRef<str>>(
+    out: &mut String,
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    signed_headers: &[S],
+    payload_hash: &str,
+) {
+    for b in method.bytes() {
+        out.push(b.to_ascii_uppercase() as char);
+    }
+    out.push('\n');
+    write_canonical_uri(out, path);
+    out.push('\n');
+    if !raw_query.is_empty() {
+        out.push_str(&canonical_query(raw_query));
+    }
+    out.push('\n');
+    write_canonical_headers(out, headers, signed_headers);
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name.as_ref());
+    }
+    out.push('\n');
+    out.push_str(payload_hash);
 }
 
 /// The StringToSign: `SDK-HMAC-SHA256\n<X-Sdk-Date as sent>\n<hex SHA-256 of the canonical
@@ -270,19 +376,60 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 
 /// Formats a time as an `X-Sdk-Date` value ([`DATE_FORMAT`]).
 pub fn format_date(t: DateTime<Utc>) -> String {
-    t.format(DATE_FORMAT).to_string()
+    match crate::model::time::format_utc(&t, false) {
+        Some(iso) => iso.replace(['-', ':'], ""),
+        None => t.format(DATE_FORMAT).to_string(),
+    }
 }
 
 /// Parses an `X-Sdk-Date` value ([`DATE_FORMAT`]).
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s.trim(), DATE_FORMAT)
-        .ok()
+    let s = s.trim();
+    parse_sdk_date(s.as_bytes()).or_else(|| {
+        NaiveDateTime::parse_from_str(s, DATE_FORMAT)
+            .ok()
+            .map(|n| n.and_utc())
+    })
+}
+
+/// The exact `YYYYMMDDTHHMMSSZ` shape the SDKs send, read without a format string; anything
+/// else (or what chrono reads differently, such as a leap second) is `None` and takes the
+/// general parser.
+fn parse_sdk_date(s: &[u8]) -> Option<DateTime<Utc>> {
+    if s.len() != 16 || s[8] != b'T' || s[15] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        s[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let second = num(13, 15)?;
+    if second >= 60 {
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(4, 6)?, num(6, 8)?)?
+        .and_hms_opt(num(9, 11)?, num(11, 13)?, second)
         .map(|n| n.and_utc())
 }
 
 /// Constant-time equality of two strings (the length is not secret).
+#[cfg(test)]
 fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Constant-time equality of a lower-case hex `expected` and `provided` lower-cased (the
+/// length is not secret): `ct_eq(expected, &provided.to_ascii_lowercase())` without the copy.
+fn ct_eq_lowercased(expected: &str, provided: &str) -> bool {
+    expected.len() == provided.len()
+        && expected
+            .bytes()
+            .zip(provided.bytes())
+            .fold(subtle::Choice::from(1), |acc, (e, p)| {
+                acc & e.ct_eq(&p.to_ascii_lowercase())
+            })
+            .into()
 }
 
 /// Authenticates one request signed with `SDK-HMAC-SHA256`.
@@ -305,6 +452,17 @@ pub fn authenticate(
     now: DateTime<Utc>,
     window: Duration,
 ) -> Result<Authenticated, AuthFailure> {
+    authenticate_with(req, secret_for, now, window)
+}
+
+/// [`authenticate`] with a secret lookup that may lend the secret (`Option<&str>`) instead of
+/// copying it: the same checks in the same order with the same failures.
+pub fn authenticate_with<S: AsRef<str>>(
+    req: &RawRequest<'_>,
+    secret_for: impl Fn(&str) -> Option<S>,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Result<Authenticated, AuthFailure> {
     let Some(value) = req.headers.get(axum::http::header::AUTHORIZATION) else {
         let msg = if req.headers.contains_key("x-auth-token") {
             format!("token authentication (X-Auth-Token) is not supported; sign with {ALGORITHM}")
@@ -313,17 +471,19 @@ pub fn authenticate(
         };
         return Err(AuthFailure::Missing(msg));
     };
-    let auth = parse_authorization(&String::from_utf8_lossy(value.as_bytes()))?;
+    let value = String::from_utf8_lossy(value.as_bytes());
+    let auth = parse_authorization_ref(&value)?;
     let secret =
-        secret_for(&auth.access).ok_or_else(|| AuthFailure::UnknownKey(auth.access.clone()))?;
+        secret_for(auth.access).ok_or_else(|| AuthFailure::UnknownKey(auth.access.to_owned()))?;
     let date = req
         .headers
         .get(DATE_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .ok_or_else(|| {
             AuthFailure::Missing("the X-Sdk-Date header must be specified".to_owned())
         })?;
-    let request_time = parse_date(&date).ok_or_else(|| {
+    let date = date.trim();
+    let request_time = parse_date(date).ok_or_else(|| {
         AuthFailure::Missing(format!(
             "the X-Sdk-Date header '{date}' is not a UTC time like 20240101T000000Z"
         ))
@@ -335,29 +495,39 @@ pub fn authenticate(
     };
     if skew > TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX) {
         return Err(AuthFailure::ClockSkew {
-            request_time: date,
+            request_time: date.to_owned(),
             server_time: format_date(now),
         });
     }
-    let hash = payload_hash(req.headers, req.body);
-    let payload_ok = !(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        || hash.eq_ignore_ascii_case(&sha256_hex(req.body));
-    let creq = canonical_request(
+    // Without an X-Sdk-Content-Sha256 the hash is the body's own: nothing to cross-check.
+    let (hash, payload_ok) = match req.headers.get(CONTENT_SHA256_HEADER) {
+        None => (sha256_hex(req.body), true),
+        Some(_) => {
+            let hash = payload_hash(req.headers, req.body);
+            let ok = !(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                || hash.eq_ignore_ascii_case(&sha256_hex(req.body));
+            (hash, ok)
+        }
+    };
+    let signed_headers: Vec<&str> = auth.signed_headers().collect();
+    let mut creq = String::with_capacity(256 + req.path.len() + req.raw_query.len());
+    write_canonical_request(
+        &mut creq,
         req.method,
         req.path,
         req.raw_query,
         req.headers,
-        &auth.signed_headers,
+        &signed_headers,
         &hash,
     );
-    let string_to_sign = string_to_sign(&date, &creq);
-    let expected = signature(&secret, &string_to_sign);
-    let sig_ok = ct_eq(&expected, &auth.signature.to_ascii_lowercase());
+    let string_to_sign = string_to_sign(date, &creq);
+    let expected = signature(secret.as_ref(), &string_to_sign);
+    let sig_ok = ct_eq_lowercased(&expected, auth.signature);
     if !(sig_ok && payload_ok) {
         return Err(AuthFailure::BadSignature { string_to_sign });
     }
     Ok(Authenticated {
-        access_key_id: auth.access,
+        access_key_id: auth.access.to_owned(),
     })
 }
 
@@ -407,4 +577,75 @@ pub fn sign(
         HeaderValue::from_str(&value).expect("ASCII Authorization value"),
     );
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-buffer canonical URI is the definition's: every segment decoded and
+    /// re-encoded, joined with `/`, a trailing `/` added.
+    #[test]
+    fn canonical_uri_matches_decoding_and_reencoding_each_segment() {
+        let slow = |path: &str| {
+            let mut uri = path
+                .split('/')
+                .map(|seg| encode_bytes(&decode_bytes(seg)))
+                .collect::<Vec<_>>()
+                .join("/");
+            if !uri.ends_with('/') {
+                uri.push('/');
+            }
+            uri
+        };
+        for path in [
+            "",
+            "/",
+            "/v2/p/fgs/workflows",
+            "/v2/p/fgs/workflows/",
+            "/v2/%7Bproject_id%7D/fgs/a%2Fb/c d/%E2%98%83/%zz/+~",
+            "//x//",
+            "/%FF%FE/\u{e9}",
+        ] {
+            assert_eq!(canonical_uri(path), slow(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn lower_casing_comparison_is_ct_eq_of_the_lowered_copy() {
+        for (e, p) in [
+            ("ab09", "AB09"),
+            ("ab09", "ab09"),
+            ("ab09", "ab0"),
+            ("ab09", "ab0A"),
+        ] {
+            assert_eq!(
+                ct_eq_lowercased(e, p),
+                ct_eq(e, &p.to_ascii_lowercase()),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn sdk_dates_parse_as_chrono_reads_them() {
+        for s in [
+            "20261121T141900Z",
+            "20240229T235959Z",
+            "20230229T000000Z",
+            "20261121T235960Z",
+            "2026-11-21T14:19:00Z",
+            "20261121T1419Z",
+            " 20261121T141900Z ",
+        ] {
+            let slow = NaiveDateTime::parse_from_str(s.trim(), DATE_FORMAT)
+                .ok()
+                .map(|n| n.and_utc());
+            assert_eq!(parse_date(s), slow, "{s}");
+        }
+        let t = DateTime::parse_from_rfc3339("2026-11-21T14:19:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(format_date(t), t.format(DATE_FORMAT).to_string());
+    }
 }

@@ -1,6 +1,8 @@
 //! FunctionGraph response shapes: snake_case keys, top-level times `yyyy-MM-ddTHH:mm:ssZ`,
 //! node attempt times as integer epoch milliseconds, lowercase statuses.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
 
 use crate::model::time::Timestamp;
@@ -9,7 +11,8 @@ use crate::store::FlowRecord;
 
 /// `2021-01-01T00:00:00Z` (no fraction).
 pub fn time(t: &Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::model::time::format_utc(t, false)
+        .unwrap_or_else(|| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// Epoch milliseconds.
@@ -64,9 +67,33 @@ pub fn urn(f: &FlowRecord) -> String {
         .to_string()
 }
 
+/// How a workflow document is kept in a flow record's `metadata.definition`: as its JSON
+/// text, so that reading the record (every request that runs the workflow) copies one string
+/// rather than the whole document tree. A document that would not come back identical from
+/// its text (a float that best-effort parsing would read a bit differently) stays a tree.
+pub fn stored_definition(definition: Value) -> Value {
+    let Ok(text) = serde_json::to_string(&definition) else {
+        return definition;
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(back) if back == definition => Value::String(text),
+        _ => definition,
+    }
+}
+
+/// The workflow document of a flow record's metadata ([`stored_definition`]'s text, or a
+/// document tree as older records hold it).
+pub fn definition(metadata: &Value) -> Option<Cow<'_, Value>> {
+    match metadata.get("definition")? {
+        Value::String(text) => serde_json::from_str(text).ok().map(Cow::Owned),
+        tree => Some(Cow::Borrowed(tree)),
+    }
+}
+
 /// `WorkflowSimpleInfo` (create, update, list items).
 pub fn simple_info(f: &FlowRecord) -> Value {
-    let def = f.metadata.get("definition");
+    let def = definition(&f.metadata);
+    let def = def.as_deref();
     json!({
         "id": f.id,
         "workflow_urn": urn(f),
@@ -94,4 +121,22 @@ pub fn brief(r: &ExecutionRecord, f: &FlowRecord, history: bool) -> Value {
         "last_update_time": time(&r.updated),
         "created_by": CREATED_BY,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_definition_reads_back_as_the_document() {
+        let doc = json!({"name": "w", "states": [{"id": "a", "name": "A"}], "n": 3, "x": 0.5});
+        let stored = stored_definition(doc.clone());
+        assert!(stored.is_string(), "kept as text");
+        let metadata = json!({"definition": stored});
+        assert_eq!(definition(&metadata).as_deref(), Some(&doc));
+        // Records written before keep their tree.
+        let old = json!({"definition": doc.clone()});
+        assert!(matches!(definition(&old), Some(Cow::Borrowed(d)) if *d == doc));
+        assert_eq!(definition(&json!({})), None);
+    }
 }

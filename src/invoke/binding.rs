@@ -399,9 +399,18 @@ pub fn function_name(target: &str) -> &str {
         }
     } else if let Some(rest) = target.strip_prefix("urn:fss:") {
         // {region}:{project}:function:{package}:{name}[:{version}]
-        let parts: Vec<&str> = rest.split(':').collect();
-        if (parts.len() == 5 || parts.len() == 6) && parts[2] == "function" && !parts[4].is_empty()
-        {
+        // Split without collecting (this runs for every task call): up to 6 parts fit.
+        let mut parts = [""; 6];
+        let mut n = 0;
+        for part in rest.split(':') {
+            if n == parts.len() {
+                n += 1;
+                break;
+            }
+            parts[n] = part;
+            n += 1;
+        }
+        if (n == 5 || n == 6) && parts[2] == "function" && !parts[4].is_empty() {
             return parts[4];
         }
     }
@@ -689,6 +698,14 @@ mod tests {
         assert_eq!(
             function_name("urn:fss:r:p:workflow:default:wf:latest"),
             "urn:fss:r:p:workflow:default:wf:latest"
+        );
+        assert_eq!(
+            function_name("urn:fss:r:p:function:default:f:latest:extra"),
+            "urn:fss:r:p:function:default:f:latest:extra"
+        );
+        assert_eq!(
+            function_name("urn:fss:r:p:function:d"),
+            "urn:fss:r:p:function:d"
         );
     }
 

@@ -11,25 +11,29 @@ use super::{all_executions, int_param, workflow};
 use crate::dialects::huawei::errors::VendorError;
 use crate::dialects::huawei::rest::{api, Reply, Req};
 use crate::dialects::huawei::wire;
+use crate::dialects::JsonObject;
 use crate::engine::StartRequest;
-use crate::model::{ApiError, EventKind, ExecutionMode, ExecutionRecord, ExecutionStatus};
+use crate::model::{ApiError, EventKind, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
 use crate::store::FlowRecord;
 
 /// The `FlowExecuteBody` of a start: `input` (an object) and optional `headers`.
 fn start_request(r: &Req<'_>, flow: FlowRecord) -> Result<StartRequest, VendorError> {
-    let body = r.json()?;
-    let input = match body.get("input") {
+    let mut body = r.json()?;
+    // The body is ours: its fields move into the request rather than being copied.
+    let mut fields = body.as_object_mut();
+    let mut take = |name: &str| fields.as_deref_mut().and_then(|m| m.remove(name));
+    let input = match take("input") {
         None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => v.clone(),
+        Some(v @ Value::Object(_)) => v,
         Some(_) => {
             return Err(VendorError::invalid(
                 "Invalid parameters: input must be a JSON object.",
             ))
         }
     };
-    let headers = match body.get("headers") {
+    let headers = match take("headers") {
         None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => v.clone(),
+        Some(v @ Value::Object(_)) => v,
         Some(_) => {
             return Err(VendorError::invalid(
                 "Invalid parameters: headers must be a JSON object.",
@@ -70,35 +74,47 @@ pub async fn start(r: &Req<'_>, id: &str) -> Reply {
 
 /// `POST /v2/{project_id}/fgs/workflows/{workflow_id}/sync-executions` with `{input, headers}`:
 /// `SyncExecuteResponse`. EXPRESS flows only; a failed run is `status: fail` with `errors[]`
-/// in a 200 answer.
-pub async fn start_sync(r: &Req<'_>, id: &str) -> Reply {
-    let flow = workflow(r, id).await?;
+/// in a 200 answer. The answer comes back as JSON text (it is on the hot path).
+pub async fn start_sync(r: &Req<'_>, id: &str) -> Result<(StatusCode, Vec<u8>), VendorError> {
+    let mut flow = workflow(r, id).await?;
     if flow.flow.mode != ExecutionMode::Express {
         return Err(VendorError::invalid(format!(
             "Invalid parameters: synchronous execution is only supported for EXPRESS workflows; workflow {} is NORMAL, start it with POST .../executions.",
             flow.key.name
         )));
     }
-    let req = start_request(r, flow.clone())?;
+    // The engine never reads a flow's dialect metadata (here the whole workflow document);
+    // it stays here for the error details instead of being copied with the record.
+    let metadata = std::mem::take(&mut flow.metadata);
+    let compiled = flow.flow.clone();
+    let req = start_request(r, flow)?;
     let rec = r.app.engine.start_sync(req, false).await.map_err(api)?;
-    let mut body = json!({
-        "execution_id": rec.id,
-        "status": sync_status(rec.status),
-        "begin_time": wire::time(&rec.started),
-        "end_time": rec.stopped.as_ref().map(wire::time).unwrap_or_default(),
-    });
+    // Written straight into the body, members in the order the answer always had:
+    // execution_id, status, begin_time, end_time, then output and errors once it ended.
+    let mut body = JsonObject::with_capacity(256);
+    body.string("execution_id", &rec.id);
+    body.string("status", sync_status(rec.status));
+    body.string("begin_time", &wire::time(&rec.started));
+    body.string(
+        "end_time",
+        &rec.stopped.as_ref().map(wire::time).unwrap_or_default(),
+    );
     match rec.status {
         ExecutionStatus::Succeeded => {
-            body["output"] = rec.output.as_deref().cloned().unwrap_or(json!({}));
-            body["errors"] = json!([]);
+            match rec.output.as_deref() {
+                Some(output) => body.value("output", output),
+                None => body.value("output", &json!({})),
+            }
+            body.value("errors", &json!([]));
         }
         ExecutionStatus::Starting | ExecutionStatus::Running => {}
         ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Stopped => {
-            body["output"] = json!({});
-            body["errors"] = Value::Array(node_errors(r, &flow, &rec).await?);
+            body.value("output", &json!({}));
+            let errors = node_errors(r, &metadata, &compiled, &rec).await?;
+            body.value("errors", &Value::Array(errors));
         }
     }
-    Ok((StatusCode::OK, Some(body)))
+    Ok((StatusCode::OK, body.into_bytes()))
 }
 
 /// The sync answer knows `success`, `fail` and `timeout`; a stopped run reads `cancel`.
@@ -109,10 +125,11 @@ fn sync_status(s: ExecutionStatus) -> &'static str {
 /// `SyncExecutionNodeErrorDetail` entries: every top-level node that failed, with its message.
 async fn node_errors(
     r: &Req<'_>,
-    flow: &FlowRecord,
+    metadata: &Value,
+    compiled: &Flow,
     rec: &ExecutionRecord,
 ) -> Result<Vec<Value>, VendorError> {
-    let nodes = node_details(r, flow, rec).await?;
+    let nodes = node_details(r, metadata, compiled, rec).await?;
     let mut out = Vec::new();
     for n in nodes {
         for attempt in n["executions"].as_array().into_iter().flatten() {
@@ -284,7 +301,7 @@ async fn execution_of(
 pub async fn show(r: &Req<'_>, id: &str, ex: &str) -> Reply {
     let flow = workflow(r, id).await?;
     let rec = execution_of(r, &flow, ex).await?;
-    let nodes = node_details(r, &flow, &rec).await?;
+    let nodes = node_details(r, &flow.metadata, &flow.flow, &rec).await?;
     let body = json!({
         "workflow_id": flow.id,
         "workflow_urn": wire::urn(&flow),
@@ -303,9 +320,12 @@ pub async fn show(r: &Req<'_>, id: &str, ex: &str) -> Reply {
 }
 
 /// `NodeExecutionDetail` per top-level node, one `NodeExecution` per attempt, from history.
+/// `metadata` is the workflow record's (its `definition` names the nodes), `compiled` the
+/// compiled flow.
 async fn node_details(
     r: &Req<'_>,
-    flow: &FlowRecord,
+    metadata: &Value,
+    compiled: &Flow,
     rec: &ExecutionRecord,
 ) -> Result<Vec<Value>, VendorError> {
     let events = r
@@ -315,9 +335,9 @@ async fn node_details(
         .await
         .map_err(api)?
         .items;
-    let names: HashMap<String, String> = flow
-        .metadata
-        .get("definition")
+    let definition = wire::definition(metadata);
+    let names: HashMap<String, String> = definition
+        .as_deref()
         .and_then(|d| d.get("states"))
         .and_then(Value::as_array)
         .map(|states| {
@@ -332,7 +352,7 @@ async fn node_details(
                 .collect()
         })
         .unwrap_or_default();
-    let root = &flow.flow.root;
+    let root = &compiled.root;
     let mut order: Vec<String> = Vec::new();
     let mut nodes: HashMap<String, (u64, Vec<Value>)> = HashMap::new();
     let mut open: HashMap<String, usize> = HashMap::new();

@@ -1,5 +1,6 @@
 //! Workflow definitions: create, list, show, update (full replace), batch delete by URN.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -35,7 +36,7 @@ fn compile(r: &Req<'_>, body: &Value) -> Result<FlowRecord, VendorError> {
         modified: at,
         metadata: json!({
             "workflow_urn": flow::workflow_urn(&r.app.config.flows.huawei_region, &r.project, &name),
-            "definition": definition,
+            "definition": wire::stored_definition(definition),
         }),
     })
 }
@@ -97,7 +98,7 @@ pub async fn show(r: &Req<'_>, id: &str) -> Reply {
             "created_time": wire::time(&f.created),
             "updated_time": wire::time(&f.modified),
             "created_by": wire::CREATED_BY,
-            "definition": f.metadata.get("definition").cloned().unwrap_or(Value::Null),
+            "definition": wire::definition(&f.metadata).map(Cow::into_owned).unwrap_or(Value::Null),
         })),
     ))
 }
