@@ -10,13 +10,20 @@
 //!    (Standard), end to end per execution;
 //! 4. `baseline`: the same client against `baseline_server` (a fixed JSON body).
 //!
-//! `--scale` adds the memory runs: RSS before and after `--sync-count` sync executions, RSS
-//! with `--waiting` Standard executions parked in a Wait state, start-up time and idle RSS.
-//! Only loopback is used; every loop is bounded by a duration or a count.
+//! Each scenario reports requests, errors, throughput, p50/p99/max latency, the ratio to the
+//! baseline of the same run, and the CPU time (user + system, from `/proc`) the server and
+//! this client spent per request: on a shared machine those move less than throughput does.
+//!
+//! `--scale` adds the memory runs: start-up time and idle RSS, RSS across `--sync-count` sync
+//! executions after a warm-up, RSS with `--waiting` Standard executions parked in a Wait state
+//! (`--scenario none --scale` runs only those; `--sync-count 0` or `--waiting 0` skips one).
+//! Options: `--concurrency N`, `--duration S` or `--count N` (requests per scenario, for
+//! profiling under callgrind), `--scenario NAME`, `--auth verify|off`, `--flowgate PATH`,
+//! `--baseline PATH`. Only loopback is used; every loop is bounded by a duration or a count.
 //!
 //! ```text
 //! cargo build --release --bin flowgate --example baseline_server --example loadgen
-//! target/release/examples/loadgen --concurrency 64 --duration 10 [--scale]
+//! target/release/examples/loadgen --concurrency 64 --duration 8 [--scale]
 //! ```
 
 use std::net::TcpListener;
@@ -39,6 +46,11 @@ mod bytes_body {
     pub use http_body_util::Full;
 }
 
+/// The client runs on the same 2 cores as the servers it measures, so it uses the allocator
+/// they use (glibc malloc would make every scenario's client side needlessly heavier).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AK: &str = "testAccessKeyId";
 const SK: &str = "testAccessKeySecret";
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
@@ -48,10 +60,12 @@ type HttpClient = Client<HttpConnector, Full<axum::body::Bytes>>;
 struct Args {
     concurrency: usize,
     duration: Duration,
+    count: Option<u64>,
     scale: bool,
     sync_count: u64,
     waiting: u64,
     only: Option<String>,
+    auth: String,
     flowgate: String,
     baseline: String,
 }
@@ -73,6 +87,7 @@ fn args() -> Args {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10.0),
         ),
+        count: get("--count").and_then(|v| v.parse().ok()),
         scale: a.iter().any(|x| x == "--scale"),
         sync_count: get("--sync-count")
             .and_then(|v| v.parse().ok())
@@ -81,6 +96,7 @@ fn args() -> Args {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100_000),
         only: get("--scenario"),
+        auth: get("--auth").unwrap_or_else(|| "verify".into()),
         flowgate: get("--flowgate").unwrap_or_else(|| "target/release/flowgate".into()),
         baseline: get("--baseline")
             .unwrap_or_else(|| "target/release/examples/baseline_server".into()),
@@ -106,6 +122,20 @@ fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (`/proc/<pid>/stat`).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on (std has no sysconf).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
 struct Server {
     child: Child,
     port: u16,
@@ -118,7 +148,10 @@ impl Drop for Server {
     }
 }
 
-fn start_flowgate(path: &str, time_scale: f64) -> (Server, Duration) {
+/// Starts `flowgate serve` with auth `auth` (`verify` or `off`) and the memory store (the
+/// issue-7 figures are for the memory store; durable stores have `examples/durable_bench.rs`)
+/// and waits until it is healthy.
+fn start_flowgate(path: &str, auth: &str, time_scale: f64) -> (Server, Duration) {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("flowgate-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -128,12 +161,14 @@ fn start_flowgate(path: &str, time_scale: f64) -> (Server, Duration) {
         format!(
             r#"listen = "127.0.0.1:{port}"
 [auth]
-mode = "verify"
+mode = "{auth}"
 [[credentials]]
 access_key_id = "{AK}"
 secret = "{SK}"
 [engine]
 time_scale = {time_scale}
+[store]
+kind = "memory"
 [flows]
 dir = ""
 [log]
@@ -207,9 +242,24 @@ fn alibaba(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
+    // One host value per port and thread (formatting it costs as much as a small signature).
+    thread_local! {
+        static HOST: std::cell::RefCell<Option<(u16, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    let host = HOST.with(|h| {
+        let mut h = h.borrow_mut();
+        match &*h {
+            Some((p, v)) if *p == port => v.clone(),
+            _ => {
+                let v = HeaderValue::from_str(&format!("127.0.0.1:{port}")).expect("ASCII host");
+                *h = Some((port, v.clone()));
+                v
+            }
+        }
+    });
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let now = chrono::Utc::now();
-    let mut builder = Request::builder().header("host", format!("127.0.0.1:{port}"));
+    let mut builder = Request::builder().header("host", host);
     let body = if method == Method::GET {
         query.extend(pairs);
         ali::sign_rpc_v1(method.as_str(), &mut query, AK, SK, now, &nonce);
@@ -256,13 +306,13 @@ fn huawei(
         chrono::Utc::now(),
         &["content-type", "host", "x-sdk-date"],
     );
-    let mut builder = Request::builder()
+    let mut req = Request::builder()
         .method(method)
-        .uri(format!("http://127.0.0.1:{port}{path}"));
-    for (k, v) in &headers {
-        builder = builder.header(k, v);
-    }
-    builder.body(Full::new(bytes.into())).unwrap()
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .body(Full::new(bytes.into()))
+        .unwrap();
+    *req.headers_mut() = headers;
+    req
 }
 
 async fn send(
@@ -279,6 +329,37 @@ async fn send(
         .to_bytes();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, v))
+}
+
+/// The status field of an answer (`Status` in fnf's, `status` in FunctionGraph's), read
+/// without building the whole document: every scenario, the baseline included, checks its
+/// answers this way, so the client's share of the 2 cores is the same kind of work.
+#[derive(serde::Deserialize)]
+struct Answer<'a> {
+    #[serde(rename = "Status", borrow, default)]
+    upper: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "status", borrow, default)]
+    lower: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Sends a request; the HTTP status and the answer's status field.
+async fn send_status(
+    client: &HttpClient,
+    req: Request<Full<axum::body::Bytes>>,
+) -> Result<(u16, Option<String>), String> {
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let field = serde_json::from_slice::<Answer<'_>>(&bytes)
+        .ok()
+        .and_then(|a| a.upper.or(a.lower))
+        .map(|s| s.into_owned());
+    Ok((status, field))
 }
 
 const PASS3: &str = "version: v1\ntype: flow\nsteps:\n  - type: pass\n    name: a\n  - type: pass\n    name: b\n  - type: pass\n    name: c\n";
@@ -333,6 +414,8 @@ struct Tally {
 
 struct Report {
     name: String,
+    server_us: f64,
+    client_us: f64,
     requests: u64,
     errors: u64,
     rate: f64,
@@ -341,24 +424,37 @@ struct Report {
     max: f64,
 }
 
-/// Runs `one` from `concurrency` workers for `duration`; each call returns whether it worked.
-async fn run<F, Fut>(name: &str, concurrency: usize, duration: Duration, one: F) -> Report
+/// Runs `one` from `concurrency` workers for `duration` (or until `count` calls were made in
+/// all, when given); each call returns whether it worked.
+async fn run<F, Fut>(
+    name: &str,
+    server_pid: u32,
+    concurrency: usize,
+    duration: Duration,
+    count: Option<u64>,
+    one: F,
+) -> Report
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
     let one = Arc::new(one);
     let tally = Arc::new(Tally::default());
+    let issued = Arc::new(AtomicU64::new(0));
+    let (server_cpu, client_cpu) = (cpu_secs(server_pid), cpu_secs(std::process::id()));
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let one = one.clone();
         let tally = tally.clone();
+        let issued = issued.clone();
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut i = w as u64 * 1_000_000_000;
-            while Instant::now() < deadline {
+            while Instant::now() < deadline
+                && count.is_none_or(|n| issued.fetch_add(1, Ordering::Relaxed) < n)
+            {
                 let t = Instant::now();
                 let ok = one(i).await;
                 lat.push(t.elapsed().as_micros() as u32);
@@ -377,6 +473,8 @@ where
         all.extend(w.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let server_cpu = cpu_secs(server_pid) - server_cpu;
+    let client_cpu = cpu_secs(std::process::id()) - client_cpu;
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -386,8 +484,11 @@ where
         }
     };
     let ok = tally.ok.load(Ordering::Relaxed);
+    let per_request = |cpu: f64| cpu * 1e6 / (all.len().max(1) as f64);
     Report {
         name: name.to_string(),
+        server_us: per_request(server_cpu),
+        client_us: per_request(client_cpu),
         requests: ok + tally.errors.load(Ordering::Relaxed),
         errors: tally.errors.load(Ordering::Relaxed),
         rate: ok as f64 / elapsed,
@@ -413,7 +514,7 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let want = |s: &str| a.only.as_deref().is_none_or(|o| o == s);
-        let (fg, startup) = start_flowgate(&a.flowgate, 0.0);
+        let (fg, startup) = start_flowgate(&a.flowgate, &a.auth, 0.0);
         let idle = rss_mib(fg.child.id());
         println!("flowgate start-up to healthy: {:.1} ms, idle RSS {:.1} MiB", startup.as_secs_f64() * 1000.0, idle);
         let c = client();
@@ -424,17 +525,17 @@ fn main() {
             let base = start_baseline(&a.baseline);
             let bport = base.port;
             let cl = c.clone();
-            reports.push(run("baseline (bare axum, fixed JSON)", a.concurrency, a.duration, move |_| {
+            reports.push(run("baseline (bare axum, fixed JSON)", base.child.id(), a.concurrency, a.duration, a.count, move |_| {
                 let cl = cl.clone();
                 async move {
                     let req = Request::builder().uri(format!("http://127.0.0.1:{bport}/")).body(Full::new(axum::body::Bytes::new())).unwrap();
-                    matches!(send(&cl, req).await, Ok((200, _)))
+                    matches!(send_status(&cl, req).await, Ok((200, _)))
                 }
             }).await);
         }
         if want("alibaba-sync") {
             let cl = c.clone();
-            reports.push(run("1 alibaba StartSyncExecution (Express, 3 Pass)", a.concurrency, a.duration, move |i| {
+            reports.push(run("1 alibaba StartSyncExecution (Express, 3 Pass)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
                 let cl = cl.clone();
                 async move {
                     let req = alibaba(port, Method::POST, "StartSyncExecution", &[
@@ -442,25 +543,25 @@ fn main() {
                         ("ExecutionName", "run".into()),
                         ("Input", format!("{{\"i\":{i}}}")),
                     ]);
-                    matches!(send(&cl, req).await, Ok((200, v)) if v["Status"] == "Succeeded")
+                    matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded")
                 }
             }).await);
         }
         if want("huawei-sync") {
             let cl = c.clone();
             let path = format!("/v2/{PROJECT}/fgs/workflows/{wf}/sync-executions");
-            reports.push(run("2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", a.concurrency, a.duration, move |i| {
+            reports.push(run("2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
                 let cl = cl.clone();
                 let path = path.clone();
                 async move {
                     let req = huawei(port, Method::POST, &path, Some(&json!({"input": {"i": i}})));
-                    matches!(send(&cl, req).await, Ok((200, v)) if v["status"] == "success")
+                    matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "success")
                 }
             }).await);
         }
         if want("alibaba-e2e") {
             let cl = c.clone();
-            reports.push(run("3 alibaba StartExecution + DescribeExecution(WaitTimeSeconds) (Standard)", a.concurrency, a.duration, move |i| {
+            reports.push(run("3 alibaba StartExecution + DescribeExecution(WaitTimeSeconds) (Standard)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
                 let cl = cl.clone();
                 async move {
                     let name = format!("e{i}");
@@ -469,7 +570,7 @@ fn main() {
                         ("ExecutionName", name.clone()),
                         ("Input", format!("{{\"i\":{i}}}")),
                     ]);
-                    if !matches!(send(&cl, req).await, Ok((200, _))) {
+                    if !matches!(send_status(&cl, req).await, Ok((200, _))) {
                         return false;
                     }
                     for _ in 0..10 {
@@ -478,9 +579,9 @@ fn main() {
                             ("ExecutionName", name.clone()),
                             ("WaitTimeSeconds", "5".into()),
                         ]);
-                        match send(&cl, req).await {
-                            Ok((200, v)) if v["Status"] == "Succeeded" => return true,
-                            Ok((200, v)) if v["Status"] == "Running" => continue,
+                        match send_status(&cl, req).await {
+                            Ok((200, Some(s))) if s == "Succeeded" => return true,
+                            Ok((200, Some(s))) if s == "Running" => continue,
                             _ => return false,
                         }
                     }
@@ -489,11 +590,16 @@ fn main() {
             }).await);
         }
         let base = reports.iter().find(|r| r.name.starts_with("baseline")).map(|r| r.rate);
-        println!("\nconcurrency {}, {:.0} s per scenario, auth verify, memory store", a.concurrency, a.duration.as_secs_f64());
+        println!("\nconcurrency {}, {:.0} s per scenario, auth {}, memory store", a.concurrency, a.duration.as_secs_f64(), a.auth);
         println!("{:<72} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9}", "scenario", "requests", "errors", "per s", "p50 ms", "p99 ms", "max ms", "vs base");
         for r in &reports {
             let ratio = base.map(|b| format!("{:.0}%", r.rate / b * 100.0)).unwrap_or_default();
             println!("{:<72} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>9}", r.name, r.requests, r.errors, r.rate, r.p50, r.p99, r.max, ratio);
+        }
+        // A table of its own: bench/moto_side_by_side.py parses the lines above.
+        println!("\n{:<72} {:>10} {:>10}", "CPU per request (user + system)", "server µs", "client µs");
+        for r in &reports {
+            println!("{:<72} {:>10.1} {:>10.1}", r.name, r.server_us, r.client_us);
         }
         println!("flowgate RSS after the scenarios: {:.1} MiB", rss_mib(fg.child.id()));
         if a.scale {
@@ -502,23 +608,20 @@ fn main() {
     });
 }
 
-/// Memory and scale runs on fresh processes.
-async fn scale(a: &Args, c: &HttpClient) {
-    let (fg, _) = start_flowgate(&a.flowgate, 0.0);
-    setup(c, fg.port).await;
-    let port = fg.port;
-    let before = rss_mib(fg.child.id());
-    let counter = Arc::new(AtomicU64::new(0));
-    let total = a.sync_count;
-    let started = Instant::now();
+/// Runs `StartSyncExecution` of the bench flow for sequence numbers `from..to` from
+/// `concurrency` workers; the number that did not succeed.
+async fn sync_batch(c: &HttpClient, port: u16, concurrency: usize, from: u64, to: u64) -> u64 {
+    let counter = Arc::new(AtomicU64::new(from));
+    let failed = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for _ in 0..a.concurrency {
+    for _ in 0..concurrency {
         let cl = c.clone();
         let counter = counter.clone();
+        let failed = failed.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let i = counter.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
+                if i >= to {
                     break;
                 }
                 let req = alibaba(
@@ -530,85 +633,137 @@ async fn scale(a: &Args, c: &HttpClient) {
                         ("Input", format!("{{\"i\":{i}}}")),
                     ],
                 );
-                let _ = send(&cl, req).await;
-            }
-        }));
-    }
-    let mut samples = Vec::new();
-    while !workers.iter().all(|w| w.is_finished()) {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        samples.push(rss_mib(fg.child.id()));
-    }
-    for w in workers {
-        let _ = w.await;
-    }
-    let after = rss_mib(fg.child.id());
-    println!(
-        "\nscale: {} sync executions in {:.0} s; RSS before {:.1} MiB, after {:.1} MiB ({:+.1}%), max sampled {:.1} MiB",
-        total,
-        started.elapsed().as_secs_f64(),
-        before,
-        after,
-        (after - before) / before * 100.0,
-        samples.iter().cloned().fold(after, f64::max)
-    );
-    drop(fg);
-
-    let (fg, _) = start_flowgate(&a.flowgate, 1.0);
-    let port = fg.port;
-    let wait_flow =
-        "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
-    let (s, v) = send(
-        c,
-        alibaba(
-            port,
-            Method::POST,
-            "CreateFlow",
-            &[
-                ("Name", "parked".into()),
-                ("Definition", wait_flow.into()),
-                ("Description", "loadgen".into()),
-                ("Type", "FDL".into()),
-            ],
-        ),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 200, "{v}");
-    let idle = rss_mib(fg.child.id());
-    let counter = Arc::new(AtomicU64::new(0));
-    let total = a.waiting;
-    let mut workers = Vec::new();
-    for _ in 0..a.concurrency {
-        let cl = c.clone();
-        let counter = counter.clone();
-        workers.push(tokio::spawn(async move {
-            loop {
-                let i = counter.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
+                if !matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded") {
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
-                let req = alibaba(
-                    port,
-                    Method::POST,
-                    "StartExecution",
-                    &[
-                        ("FlowName", "parked".into()),
-                        ("ExecutionName", format!("p{i}")),
-                    ],
-                );
-                let _ = send(&cl, req).await;
             }
         }));
     }
     for w in workers {
         let _ = w.await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    failed.load(Ordering::Relaxed)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Memory and scale runs, each on a fresh process: start-up and idle RSS (median of 5
+/// starts), RSS across `--sync-count` sync executions (after a 50 000 warm-up that fills the
+/// Express retention window), RSS with `--waiting` Standard executions parked in a Wait.
+async fn scale(a: &Args, c: &HttpClient) {
+    let mut startups = Vec::new();
+    let mut idles = Vec::new();
+    for _ in 0..5 {
+        let (fg, startup) = start_flowgate(&a.flowgate, &a.auth, 0.0);
+        startups.push(startup.as_secs_f64() * 1000.0);
+        idles.push(rss_mib(fg.child.id()));
+    }
     println!(
-        "scale: {} Standard executions waiting at once: RSS {:.1} MiB (idle {:.1} MiB)",
-        total,
-        rss_mib(fg.child.id()),
-        idle
+        "\nscale: start-up to a healthy /_flowgate/health {:.1} ms (median of 5: {:?}), idle RSS {:.1} MiB",
+        median(startups.clone()),
+        startups.iter().map(|s| (s * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        median(idles)
     );
+
+    if a.sync_count > 0 {
+        let (fg, _) = start_flowgate(&a.flowgate, &a.auth, 0.0);
+        setup(c, fg.port).await;
+        let pid = fg.child.id();
+        let idle = rss_mib(pid);
+        const WARM_UP: u64 = 50_000;
+        let mut failed = sync_batch(c, fg.port, a.concurrency, 0, WARM_UP).await;
+        let warm = rss_mib(pid);
+        let started = Instant::now();
+        let total = a.sync_count;
+        let step = (total / 10).max(1);
+        let mut samples = Vec::new();
+        let mut done = 0;
+        while done < total {
+            let next = (done + step).min(total);
+            failed += sync_batch(c, fg.port, a.concurrency, WARM_UP + done, WARM_UP + next).await;
+            done = next;
+            samples.push(rss_mib(pid));
+        }
+        let after = rss_mib(pid);
+        println!(
+            "scale: {total} sync executions (auth {}) in {:.0} s, {failed} failed; RSS idle {idle:.1} MiB, \
+             after {WARM_UP} warm-up {warm:.1} MiB, after {total} more {after:.1} MiB ({:+.1}% from warm-up); \
+             every {step}: {:?}",
+            a.auth,
+            started.elapsed().as_secs_f64(),
+            (after - warm) / warm * 100.0,
+            samples.iter().map(|s| (s * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        );
+    }
+
+    if a.waiting > 0 {
+        let (fg, _) = start_flowgate(&a.flowgate, &a.auth, 1.0);
+        let port = fg.port;
+        let wait_flow =
+            "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
+        let (s, v) = send(
+            c,
+            alibaba(
+                port,
+                Method::POST,
+                "CreateFlow",
+                &[
+                    ("Name", "parked".into()),
+                    ("Definition", wait_flow.into()),
+                    ("Description", "loadgen".into()),
+                    ("Type", "FDL".into()),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, 200, "{v}");
+        let idle = rss_mib(fg.child.id());
+        let counter = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let total = a.waiting;
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..a.concurrency {
+            let cl = c.clone();
+            let counter = counter.clone();
+            let failed = failed.clone();
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let req = alibaba(
+                        port,
+                        Method::POST,
+                        "StartExecution",
+                        &[
+                            ("FlowName", "parked".into()),
+                            ("ExecutionName", format!("p{i}")),
+                        ],
+                    );
+                    if !matches!(send_status(&cl, req).await, Ok((200, _))) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let parked = rss_mib(fg.child.id());
+        println!(
+            "scale: {total} Standard executions waiting at once (auth {}; started in {elapsed:.0} s, {} failed): \
+             RSS {parked:.1} MiB (idle {idle:.1} MiB, {:.0} bytes per waiting execution)",
+            a.auth,
+            failed.load(Ordering::Relaxed),
+            (parked - idle) * 1048576.0 / total as f64
+        );
+    }
 }
