@@ -21,6 +21,9 @@
 //! psql postgres://flowgate:flowgate@127.0.0.1:55432/postgres -c "CREATE DATABASE flowgate_bench"
 //! ```
 
+mod common;
+
+use common::arg_text;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,14 +32,6 @@ use flowgate::config::{AuthMode, Config, StoreConfig, StoreKind};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
 
 const DEFINITION: &str =
     "Type: StateMachine\nSpecVersion: v1\nName: bench\nStartAt: A\nStates:\n  \
@@ -55,23 +50,6 @@ struct Figures {
     /// Process CPU time (server, store threads and the client) per start, in microseconds:
     /// steadier than throughput on a shared machine.
     cpu_us_per_start: f64,
-}
-
-/// CPU time this process has used, in seconds (Linux `/proc/self/stat`).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields after the command: state is 0, utime is 11, stime is 12; 100 ticks per second.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Serves the gateway for `store` on a loopback port; returns its base URL.
@@ -129,7 +107,7 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let cpu_start = cpu_seconds();
+    let cpu_start = common::cpu_seconds("self");
     let mut workers = Vec::new();
     for _ in 0..connections {
         let (client, base, stop, errors) =
@@ -175,7 +153,7 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu = cpu_seconds() - cpu_start;
+    let cpu = common::cpu_seconds("self") - cpu_start;
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -195,10 +173,10 @@ async fn run(name: &str, store: StoreConfig, seconds: f64, connections: usize) -
 
 #[tokio::main]
 async fn main() {
-    let seconds: f64 = arg("--seconds")
+    let seconds: f64 = arg_text("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
-    let connections: usize = arg("--connections")
+    let connections: usize = arg_text("--connections")
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
     let dir = tempfile_dir();
@@ -213,7 +191,7 @@ async fn main() {
             },
         ),
     ];
-    if let Some(url) = arg("--pg-url") {
+    if let Some(url) = arg_text("--pg-url") {
         stores.push((
             "postgres".to_string(),
             StoreConfig {
@@ -223,7 +201,7 @@ async fn main() {
             },
         ));
     }
-    if let Some(only) = arg("--stores") {
+    if let Some(only) = arg_text("--stores") {
         let wanted: Vec<&str> = only.split(',').collect();
         stores.retain(|(name, _)| wanted.contains(&name.as_str()));
     }

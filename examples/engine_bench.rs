@@ -8,6 +8,9 @@
 //! cargo run --release --example engine_bench -- [--count 1000000] [--inflight 64]
 //! ```
 
+mod common;
+
+use common::arg;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,26 +25,6 @@ use serde_json::json;
 /// benchmark's time in malloc/free (perf), mimalloc far less.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Resident set size in MiB, from /proc (Linux).
-fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / (1024.0 * 1024.0)
-}
 
 const FLOW: &str = r#"{"name": "bench", "mode": "Express", "root": {"start_at": "A", "states": [
     {"name": "A", "type": "pass", "next": "B"},
@@ -120,19 +103,19 @@ fn main() {
         let (engine, flow) = setup();
         let warm = (count / 20).clamp(1000, 50_000);
         back_to_back(&engine, &flow, warm).await;
-        let rss_start = rss_mib();
+        let rss_start = common::rss_mib("self");
         println!("engine_bench: three-state Pass flow, Express, single-threaded runtime");
         println!("rss after warm-up ({warm} executions): {rss_start:.1} MiB");
 
         let rate = back_to_back(&engine, &flow, count / 2).await;
-        let rss_mid = rss_mib();
+        let rss_mid = common::rss_mib("self");
         println!(
             "back to back: {} executions, {rate:.0} executions/s, rss {rss_mid:.1} MiB",
             count / 2
         );
 
         let rate = in_flight(&engine, &flow, count / 2, inflight).await;
-        let rss_end = rss_mib();
+        let rss_end = common::rss_mib("self");
         println!(
             "{inflight} in flight: {} executions, {rate:.0} executions/s, rss {rss_end:.1} MiB",
             count / 2

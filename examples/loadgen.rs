@@ -26,6 +26,8 @@
 //! target/release/examples/loadgen --concurrency 64 --duration 8 [--scale]
 //! ```
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,31 +112,6 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-/// CPU time (user + system) a process has used so far, in seconds (`/proc/<pid>/stat`).
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
-}
-
-/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on (std has no sysconf).
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 struct Server {
     child: Child,
@@ -441,7 +418,10 @@ where
     let one = Arc::new(one);
     let tally = Arc::new(Tally::default());
     let issued = Arc::new(AtomicU64::new(0));
-    let (server_cpu, client_cpu) = (cpu_secs(server_pid), cpu_secs(std::process::id()));
+    let (server_cpu, client_cpu) = (
+        common::cpu_seconds(server_pid),
+        common::cpu_seconds(std::process::id()),
+    );
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
@@ -473,8 +453,8 @@ where
         all.extend(w.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let server_cpu = cpu_secs(server_pid) - server_cpu;
-    let client_cpu = cpu_secs(std::process::id()) - client_cpu;
+    let server_cpu = common::cpu_seconds(server_pid) - server_cpu;
+    let client_cpu = common::cpu_seconds(std::process::id()) - client_cpu;
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -515,7 +495,7 @@ fn main() {
     rt.block_on(async move {
         let want = |s: &str| a.only.as_deref().is_none_or(|o| o == s);
         let (fg, startup) = start_flowgate(&a.flowgate, &a.auth, 0.0);
-        let idle = rss_mib(fg.child.id());
+        let idle = common::rss_mib(fg.child.id());
         println!("flowgate start-up to healthy: {:.1} ms, idle RSS {:.1} MiB", startup.as_secs_f64() * 1000.0, idle);
         let c = client();
         let wf = setup(&c, fg.port).await;
@@ -601,7 +581,7 @@ fn main() {
         for r in &reports {
             println!("{:<72} {:>10.1} {:>10.1}", r.name, r.server_us, r.client_us);
         }
-        println!("flowgate RSS after the scenarios: {:.1} MiB", rss_mib(fg.child.id()));
+        println!("flowgate RSS after the scenarios: {:.1} MiB", common::rss_mib(fg.child.id()));
         if a.scale {
             scale(&a, &c).await;
         }
@@ -659,7 +639,7 @@ async fn scale(a: &Args, c: &HttpClient) {
     for _ in 0..5 {
         let (fg, startup) = start_flowgate(&a.flowgate, &a.auth, 0.0);
         startups.push(startup.as_secs_f64() * 1000.0);
-        idles.push(rss_mib(fg.child.id()));
+        idles.push(common::rss_mib(fg.child.id()));
     }
     println!(
         "\nscale: start-up to a healthy /_flowgate/health {:.1} ms (median of 5: {:?}), idle RSS {:.1} MiB",
@@ -672,10 +652,10 @@ async fn scale(a: &Args, c: &HttpClient) {
         let (fg, _) = start_flowgate(&a.flowgate, &a.auth, 0.0);
         setup(c, fg.port).await;
         let pid = fg.child.id();
-        let idle = rss_mib(pid);
+        let idle = common::rss_mib(pid);
         const WARM_UP: u64 = 50_000;
         let mut failed = sync_batch(c, fg.port, a.concurrency, 0, WARM_UP).await;
-        let warm = rss_mib(pid);
+        let warm = common::rss_mib(pid);
         let started = Instant::now();
         let total = a.sync_count;
         let step = (total / 10).max(1);
@@ -685,9 +665,9 @@ async fn scale(a: &Args, c: &HttpClient) {
             let next = (done + step).min(total);
             failed += sync_batch(c, fg.port, a.concurrency, WARM_UP + done, WARM_UP + next).await;
             done = next;
-            samples.push(rss_mib(pid));
+            samples.push(common::rss_mib(pid));
         }
-        let after = rss_mib(pid);
+        let after = common::rss_mib(pid);
         println!(
             "scale: {total} sync executions (auth {}) in {:.0} s, {failed} failed; RSS idle {idle:.1} MiB, \
              after {WARM_UP} warm-up {warm:.1} MiB, after {total} more {after:.1} MiB ({:+.1}% from warm-up); \
@@ -721,7 +701,7 @@ async fn scale(a: &Args, c: &HttpClient) {
         .await
         .unwrap();
         assert_eq!(s, 200, "{v}");
-        let idle = rss_mib(fg.child.id());
+        let idle = common::rss_mib(fg.child.id());
         let counter = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let total = a.waiting;
@@ -757,7 +737,7 @@ async fn scale(a: &Args, c: &HttpClient) {
         }
         let elapsed = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let parked = rss_mib(fg.child.id());
+        let parked = common::rss_mib(fg.child.id());
         println!(
             "scale: {total} Standard executions waiting at once (auth {}; started in {elapsed:.0} s, {} failed): \
              RSS {parked:.1} MiB (idle {idle:.1} MiB, {:.0} bytes per waiting execution)",

@@ -11,6 +11,9 @@
 //! The HTTP figure (`loadgen --scale`) adds the request path's own memory (the signature
 //! nonce cache); this one isolates the engine and the memory store.
 
+mod common;
+
+use common::arg;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
@@ -59,26 +62,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Resident set size in MiB, from /proc (Linux).
-fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / (1024.0 * 1024.0)
-}
-
 /// The loadgen's parked flow (Alibaba FDL), compiled the way the API compiles it.
 const PARKED: &str =
     "version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: park\n    duration: 3600\n";
@@ -114,7 +97,7 @@ fn main() {
         let (heap0, blocks0, rss0) = (
             LIVE.load(Ordering::Relaxed),
             BLOCKS.load(Ordering::Relaxed),
-            rss_mib(),
+            common::rss_mib("self"),
         );
         let started = Instant::now();
         for i in 0..count {
@@ -135,7 +118,7 @@ fn main() {
         let (heap1, blocks1, rss1) = (
             LIVE.load(Ordering::Relaxed),
             BLOCKS.load(Ordering::Relaxed),
-            rss_mib(),
+            common::rss_mib("self"),
         );
         let per = |a: isize, b: isize| (b - a) as f64 / count as f64;
         println!(

@@ -1,0 +1,46 @@
+//! Helpers the benchmark examples share: command-line numbers and what `/proc` says about a
+//! process. Each example uses some of them.
+#![allow(dead_code)]
+
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    arg_text(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The text after `name` on the command line.
+pub fn arg_text(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// Resident set size of a process (this one with `"self"`) in MiB, from `/proc/<pid>/status`.
+pub fn rss_mib(pid: impl std::fmt::Display) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on (std has no sysconf).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system) a process (this one with `"self"`) has used so far, in seconds
+/// (`/proc/<pid>/stat`).
+pub fn cpu_seconds(pid: impl std::fmt::Display) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
+}
