@@ -688,6 +688,25 @@ impl SqliteStore {
         }
     }
 
+    /// Every row of a query with no parameters whose one column is JSON text, decoded.
+    async fn read_json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<String> = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))
+                    .map_err(backend)?
+                    .collect::<Result<Vec<String>, _>>()
+                    .map_err(backend)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter().map(|t| from_json(t)).collect()
+    }
+
     /// Queues a write for the writer thread and waits until the transaction that holds it is
     /// committed: `f` runs under its own savepoint, so its `Err` undoes only its own changes.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -1208,20 +1227,8 @@ impl Store for SqliteStore {
     }
 
     async fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
-        let rows: Vec<String> = self
-            .read(|conn| {
-                let mut stmt = conn
-                    .prepare_cached("SELECT body FROM timers ORDER BY due, id")
-                    .map_err(backend)?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))
-                    .map_err(backend)?
-                    .collect::<Result<Vec<String>, _>>()
-                    .map_err(backend)?;
-                Ok(rows)
-            })
-            .await?;
-        rows.iter().map(|t| from_json(t)).collect()
+        self.read_json_rows("SELECT body FROM timers ORDER BY due, id")
+            .await
     }
 
     async fn put_token(&self, token: TaskTokenRecord) -> Result<(), StoreError> {
@@ -1414,19 +1421,7 @@ impl Store for SqliteStore {
             status_name(ExecutionStatus::Running).ok().as_deref(),
             Some("Running")
         );
-        let rows: Vec<String> = self
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare("SELECT record FROM executions WHERE status = 'Running' ORDER BY seq")
-                    .map_err(backend)?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))
-                    .map_err(backend)?
-                    .collect::<Result<Vec<String>, _>>()
-                    .map_err(backend)?;
-                Ok(rows)
-            })
-            .await?;
-        rows.iter().map(|t| from_json(t)).collect()
+        self.read_json_rows("SELECT record FROM executions WHERE status = 'Running' ORDER BY seq")
+            .await
     }
 }
