@@ -112,6 +112,14 @@ fn main() {
                 })
                 .await
                 .expect("started");
+            if i % 256 == 255 {
+                // Let this batch reach its Wait (and park) before the next starts, so the peak
+                // a heap profiler reports is the waiting executions, not a burst of runs.
+                let deadline = Instant::now() + Duration::from_millis(200);
+                while engine.parked_count() <= i && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
         }
         // Let every execution reach its Wait state.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -133,6 +141,10 @@ fn main() {
             rss1,
             (rss1 - rss0) * 1048576.0 / count as f64,
         );
-        println!("running executions: {}", engine.running_count());
+        println!(
+            "running executions: {} (parked in their Wait: {})",
+            engine.running_count(),
+            engine.parked_count()
+        );
     });
 }

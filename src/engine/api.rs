@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::callbacks::{CallbackOutcome, Report};
 use super::exec::{serialized_len, Abort};
-use super::runner;
 use super::Engine;
+use super::{park, runner};
 use crate::model::execution::FlowKey;
 use crate::model::time::now;
 use crate::model::{
@@ -96,7 +96,20 @@ impl Engine {
     /// Deletes a flow; its executions become invisible and running ones are stopped.
     pub async fn delete_flow(&self, key: &FlowKey) -> Result<(), ApiError> {
         let flow = self.flow(key).await?;
+        let parked: Vec<String> = self.inner.parked.iter().map(|p| p.key().clone()).collect();
+        let mut parked_here = Vec::new();
+        for id in parked {
+            if let Ok(Some(r)) = self.inner.store.get_execution(&id).await {
+                if r.flow == flow.key {
+                    parked_here.push(id);
+                }
+            }
+        }
         self.inner.store.delete_flow(key).await.map_err(internal)?;
+        for id in parked_here {
+            let deleted = ExecError::new(error_names::STOPPED, "the flow was deleted");
+            park::stop(&self.inner, &id, deleted);
+        }
         let running: Vec<String> = self
             .inner
             .live
@@ -267,8 +280,7 @@ impl Engine {
             }
         }
         let id = launch.id().to_string();
-        let done = launch.spawn(&self.inner);
-        done.wait().await;
+        launch.run_here(&self.inner).await;
         self.execution(&id).await
     }
 
@@ -310,7 +322,7 @@ impl Engine {
         max: Duration,
     ) -> Result<ExecutionRecord, ApiError> {
         let deadline = tokio::time::Instant::now() + max;
-        let done = self.inner.live.get(id).map(|l| l.done.clone());
+        let done = park::completion(&self.inner, id);
         if let Some(done) = done {
             let _ = tokio::time::timeout(max, done.wait()).await;
             if self.inner.nodes.shared {
@@ -348,13 +360,18 @@ impl Engine {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<ExecutionRecord, ApiError> {
+        let error = error.unwrap_or_else(|| error_names::STOPPED.to_string());
+        let cause = cause.unwrap_or_default();
+        let stop = ExecError::new(error.clone(), cause.clone());
+        if let Some(done) = park::stop(&self.inner, id, stop.clone()) {
+            done.wait().await;
+            return self.execution(id).await;
+        }
         let live = self
             .inner
             .live
             .get(id)
             .map(|l| (l.ctx.clone(), l.done.clone()));
-        let error = error.unwrap_or_else(|| error_names::STOPPED.to_string());
-        let cause = cause.unwrap_or_default();
         let Some((ctx, done)) = live else {
             let r = self.execution(id).await?;
             if r.is_terminal() {
@@ -391,7 +408,13 @@ impl Engine {
             }
             return self.execution(id).await;
         };
-        ctx.abort(Abort::Stop(ExecError::new(error, cause)));
+        if !ctx.abort(Abort::Stop(stop.clone())) && ctx.is_parking() {
+            // It was parking just now: it is registered as parked already.
+            if let Some(parked) = park::stop(&self.inner, id, stop) {
+                parked.wait().await;
+                return self.execution(id).await;
+            }
+        }
         done.wait().await;
         self.execution(id).await
     }
@@ -441,7 +464,10 @@ impl Engine {
     /// in a state, not by timeout or stop) can be retried.
     pub async fn retry(&self, id: &str) -> Result<ExecutionRecord, ApiError> {
         let rec = self.execution(id).await?;
-        if self.inner.live.contains_key(id) || rec.status != ExecutionStatus::Failed {
+        if self.inner.live.contains_key(id)
+            || self.inner.parked.contains_key(id)
+            || rec.status != ExecutionStatus::Failed
+        {
             return Err(ApiError::InvalidState {
                 message: format!(
                     "execution '{}' is {:?}; only a failed execution can be retried",

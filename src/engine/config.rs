@@ -22,6 +22,11 @@ pub struct EngineConfig {
     pub express_retention: usize,
     /// Finished Standard executions kept by the memory store (oldest dropped first).
     pub standard_retention: usize,
+    /// A Wait at the top level of a flow that lasts at least this many (real) seconds parks
+    /// its execution: the run gives its memory back and the execution wakes up at the
+    /// deadline, with the same history and timing (see `engine::park`). Lets a gateway hold
+    /// many waiting executions; 0 parks every top-level Wait.
+    pub park_waits_after_seconds: f64,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +40,7 @@ impl Default for EngineConfig {
             default_map_concurrency: 40,
             express_retention: 10_000,
             standard_retention: 100_000,
+            park_waits_after_seconds: 1.0,
         }
     }
 }
@@ -72,6 +78,11 @@ impl EngineConfig {
             self.max_history_events >= 2,
             "max_history_events",
             "must be >= 2",
+        );
+        check(
+            self.park_waits_after_seconds.is_finite() && self.park_waits_after_seconds >= 0.0,
+            "park_waits_after_seconds",
+            "must be a number >= 0",
         );
         check(
             self.default_map_concurrency > 0,

@@ -57,6 +57,9 @@ pub(crate) enum Abort {
     /// Another node holds the execution now (this node lost its lease): stop running it here
     /// without writing anything.
     Fenced,
+    /// The execution parked in a long top-level Wait (see `park`): its run ends here without
+    /// writing anything, and it wakes up at the Wait's deadline.
+    Park,
 }
 
 /// Everything a running execution shares across its states and branches.
@@ -126,14 +129,22 @@ impl ExecCtx {
         }
     }
 
-    /// Cancels the whole execution for `reason` (the first reason wins).
-    pub(crate) fn abort(&self, reason: Abort) {
+    /// Cancels the whole execution for `reason` (the first reason wins; returns whether it
+    /// was this one).
+    pub(crate) fn abort(&self, reason: Abort) -> bool {
         let mut a = self.abort.lock().expect("abort lock");
-        if a.is_none() {
+        let first = a.is_none();
+        if first {
             *a = Some(reason);
         }
         drop(a);
         self.root_cancel.cancel();
+        first
+    }
+
+    /// Whether the execution is parking (its run is ending to wake up later).
+    pub(crate) fn is_parking(&self) -> bool {
+        matches!(*self.abort.lock().expect("abort lock"), Some(Abort::Park))
     }
 
     /// Reads the wall clock for the events that follow.
@@ -175,6 +186,9 @@ impl ExecCtx {
         cause: u64,
         detail: EventDetail,
     ) -> Result<u64, Interrupt> {
+        if let Some(id) = self.resume.as_ref().and_then(|plan| plan.replayed(kind)) {
+            return Ok(id);
+        }
         let event = self.event(kind, state, cause, detail);
         let id = event.id;
         if id > self.engine.config.max_history_events {

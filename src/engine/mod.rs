@@ -11,7 +11,9 @@
 //! - `scope`: the scope loop and the state envelope (transforms, retry, catch);
 //! - `states/`: one file per state kind that needs more than a line;
 //! - `callbacks`: task tokens and their waiters;
-//! - `clock`: scaled sleeps backed by timer records.
+//! - `clock`: scaled sleeps backed by timer records;
+//! - `park`: executions asleep in a long Wait, without a task of their own;
+//! - `resume`, `nodes`: carrying executions on from their history (restarts, other nodes).
 
 mod api;
 mod callbacks;
@@ -19,6 +21,7 @@ mod clock;
 pub mod config;
 mod exec;
 mod nodes;
+mod park;
 mod resume;
 mod runner;
 mod scope;
@@ -47,6 +50,10 @@ pub(crate) struct Inner {
     pub(crate) functions: FunctionRegistry,
     pub(crate) config: EngineConfig,
     pub(crate) live: DashMap<String, runner::LiveExecution, ahash::RandomState>,
+    /// Executions parked in a long Wait (see `park`), by id.
+    pub(crate) parked: DashMap<String, Arc<park::Parked>, ahash::RandomState>,
+    /// When the parked executions wake up.
+    pub(crate) alarms: park::Alarms,
     pub(crate) callbacks: callbacks::Waiters,
     pub(crate) test_cases: crate::invoke::testcases::TestCases,
     pub(crate) nodes: nodes::Nodes,
@@ -65,6 +72,8 @@ impl Engine {
                 functions,
                 config,
                 live: DashMap::default(),
+                parked: DashMap::default(),
+                alarms: park::Alarms::default(),
                 callbacks: callbacks::Waiters::default(),
                 test_cases: Default::default(),
             }),
@@ -134,7 +143,13 @@ impl Engine {
 
     /// Number of executions running in this process right now.
     pub fn running_count(&self) -> usize {
-        self.inner.live.len()
+        self.inner.live.len() + self.inner.parked.len()
+    }
+
+    /// How many of the running executions are parked in a long Wait right now, holding no
+    /// task (see `park`): for metrics, benchmarks and tests.
+    pub fn parked_count(&self) -> usize {
+        self.inner.parked.len()
     }
 
     /// The messages MNS tasks sent to the built-in outbox (see `crate::invoke::services`).

@@ -208,7 +208,7 @@ async fn stale_timers(inner: &Inner) -> HashMap<String, Vec<String>> {
 }
 
 /// Every committed event of an execution.
-async fn full_history(inner: &Inner, id: &str) -> Result<Vec<Event>, StoreError> {
+pub(crate) async fn full_history(inner: &Inner, id: &str) -> Result<Vec<Event>, StoreError> {
     let mut events = Vec::new();
     let mut after = 0;
     loop {
@@ -228,7 +228,10 @@ async fn full_history(inner: &Inner, id: &str) -> Result<Vec<Event>, StoreError>
 
 /// The flow an execution started with: the current flow when its definition is unchanged,
 /// else its own definition compiled again.
-async fn flow_of(inner: &Inner, record: &ExecutionRecord) -> Result<Option<Arc<Flow>>, StoreError> {
+pub(crate) async fn flow_of(
+    inner: &Inner,
+    record: &ExecutionRecord,
+) -> Result<Option<Arc<Flow>>, StoreError> {
     let Some(current) = inner.store.get_flow_by_id(&record.flow_id).await? else {
         return Ok(None);
     };
@@ -302,7 +305,10 @@ pub(crate) fn stop_error(req: &Value) -> ExecError {
 
 /// A running execution whose flow was deleted while nobody ran it ends as stopped, as it
 /// would have when the flow was deleted.
-async fn end_without_flow(inner: &Inner, record: &ExecutionRecord) -> Result<(), StoreError> {
+pub(crate) async fn end_without_flow(
+    inner: &Inner,
+    record: &ExecutionRecord,
+) -> Result<(), StoreError> {
     let e = ExecError::new(error_names::STOPPED, "the flow was deleted");
     let t = now();
     let event = Event {

@@ -42,6 +42,14 @@ pub(crate) struct ResumePlan {
     tokens: Mutex<HashMap<String, VecDeque<ResumedToken>>>,
     /// Tokens handed to a task that runs again, by token: the task reads how far it got.
     claimed_tokens: Mutex<HashMap<String, ResumedToken>>,
+    /// For a parked execution woken up ([`ResumePlan::for_parked`]): the events its
+    /// top-level state had recorded before it parked, oldest first. Running that state again
+    /// meets them in the same order, and [`ResumePlan::replayed`] hands back their ids
+    /// instead of recording them twice, so the history reads as if the run never stopped.
+    replay: Mutex<VecDeque<(EventKind, u64)>>,
+    /// Whether the execution carries on unseen (a parked execution woken up): no
+    /// `ExecutionResumed` event is recorded.
+    pub(crate) silent: bool,
 }
 
 /// The retry state of the top-level state that runs again.
@@ -151,6 +159,56 @@ impl ResumePlan {
             waits: Mutex::new(waits),
             tokens: Mutex::new(tokens),
             claimed_tokens: Mutex::new(HashMap::new()),
+            replay: Mutex::new(VecDeque::new()),
+            silent: false,
+        }
+    }
+
+    /// The plan of a parked execution that wakes up: it parked in a top-level Wait during the
+    /// first attempt of that state, so the state's recorded events since it was entered are
+    /// exactly `StateEntered`, `StateStarted`, `WaitStarted`. Running the state again replays
+    /// them (same ids, nothing recorded) and the Wait sleeps to its recorded deadline.
+    /// `None` when the history does not end that way (then the execution resumes the usual,
+    /// visible way).
+    pub(crate) fn for_parked(flow: &Flow, events: &[Event], time_scale: f64) -> Option<Self> {
+        let mut plan = ResumePlan::from_history(flow, events, time_scale);
+        let state = plan.point.as_ref()?.state.clone();
+        let entered = events
+            .iter()
+            .rposition(|e| e.kind == EventKind::StateEntered && *e.state == *state)?;
+        let tail: VecDeque<(EventKind, u64)> =
+            events[entered..].iter().map(|e| (e.kind, e.id)).collect();
+        let kinds: Vec<EventKind> = tail.iter().map(|(k, _)| *k).collect();
+        if kinds
+            != [
+                EventKind::StateEntered,
+                EventKind::StateStarted,
+                EventKind::WaitStarted,
+            ]
+        {
+            return None;
+        }
+        plan.replay = Mutex::new(tail);
+        plan.silent = true;
+        Some(plan)
+    }
+
+    /// The id of an event already recorded before the execution parked, when `kind` is the
+    /// next one of them: the caller records nothing. A different kind ends the replay (the
+    /// run went another way; from then on every event is recorded).
+    pub(crate) fn replayed(&self, kind: EventKind) -> Option<u64> {
+        let mut replay = self.replay.lock().expect("resume lock");
+        match replay.front() {
+            Some((k, id)) if *k == kind => {
+                let id = *id;
+                replay.pop_front();
+                Some(id)
+            }
+            Some(_) => {
+                replay.clear();
+                None
+            }
+            None => None,
         }
     }
 

@@ -1,7 +1,10 @@
 //! The execution envelope: spawn, execution timeout, the final status and event, and the
 //! completion notice that wakes long polls and sync starts.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -75,7 +78,35 @@ impl Launch {
     /// Starts running (call once the record is committed); the completion is signalled
     /// when the execution has ended and its final state is committed.
     pub(crate) fn spawn(self, inner: &Arc<Inner>) -> Arc<Completion> {
+        self.spawn_with(inner, Arc::new(Completion::default()))
+    }
+
+    /// [`Launch::spawn`] signalling `done` (a parked execution's, which its waiters hold).
+    pub(crate) fn spawn_with(self, inner: &Arc<Inner>, done: Arc<Completion>) -> Arc<Completion> {
+        tokio::spawn(self.register(inner, done.clone()));
+        done
+    }
+
+    /// Runs the execution on the caller's task (call once the record is committed) and
+    /// returns when it has ended and its final state is committed. A sync start waits for
+    /// the end anyway, so this saves the task, the wake-up across workers and the frees on
+    /// another thread that [`Launch::spawn`] costs. Nothing is lost if the caller goes away
+    /// (a client that disconnects drops its request handler): the rest of the run is then
+    /// spawned, and the execution ends as it would have.
+    pub(crate) async fn run_here(self, inner: &Arc<Inner>) {
         let done = Arc::new(Completion::default());
+        let run = self.register(inner, done.clone());
+        InlineRun(Some(Box::pin(run))).await;
+        // A run that parked in a long Wait ends before the execution does.
+        done.wait().await;
+    }
+
+    /// Registers the execution as live in this process and builds its run.
+    fn register(
+        self,
+        inner: &Arc<Inner>,
+        done: Arc<Completion>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         inner.live.insert(
             self.ctx.id.clone(),
             LiveExecution {
@@ -85,8 +116,38 @@ impl Launch {
         );
         let full = timeout_of(&inner.config, &self.ctx.flow);
         let timeout = self.remaining.map_or(full, |r| r.min(full));
-        tokio::spawn(run(self.ctx, done.clone(), timeout, full, self.start));
-        done
+        run(self.ctx, done, timeout, full, self.start)
+    }
+}
+
+/// An execution run polled by the task that awaits it; dropped unfinished, it spawns what is
+/// left of the run so the execution still ends.
+struct InlineRun(Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>);
+
+impl Future for InlineRun {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(run) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        match run.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.0 = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for InlineRun {
+    fn drop(&mut self) {
+        if let Some(rest) = self.0.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(rest);
+            }
+        }
     }
 }
 
@@ -175,6 +236,7 @@ async fn run(
     start: Option<RetryPoint>,
 ) {
     let cancel = ctx.root_cancel.clone();
+    let timeout_at = now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
     let body = async {
         let input = match &ctx.flow.input {
             None => ctx.input.clone(),
@@ -185,7 +247,7 @@ async fn run(
             }
         };
         let from = start.as_ref().map(|p| (p.state.as_str(), p.input.clone()));
-        if ctx.resume.is_some() {
+        if ctx.resume.as_ref().is_some_and(|plan| !plan.silent) {
             ctx.tick();
             let detail = EventDetail::more(crate::model::DetailMore {
                 next: start.as_ref().map(|p| p.state.clone()),
@@ -265,6 +327,12 @@ async fn run(
                     ),
                     stopped,
                 ),
+                Some(Abort::Park) => {
+                    // Parked in a long Wait: nothing to write; the sleeper wakes it up.
+                    ctx.engine.live.remove(&ctx.id);
+                    super::park::sleep(&ctx.engine, ctx.id.clone(), timeout_at);
+                    return;
+                }
                 Some(Abort::Fenced) => {
                     // Another node runs it now: write nothing, just let go of it here.
                     tracing::warn!(execution = %ctx.id, "another node took this execution over; it stops running here");

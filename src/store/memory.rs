@@ -239,6 +239,7 @@ impl Store for MemoryStore {
             Entry::Vacant(v) => {
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
                 let id = record.id.clone();
+                let mode = record.mode;
                 let flow_id = record.flow_id.clone();
                 self.execs.insert(
                     id.clone(),
@@ -246,7 +247,14 @@ impl Store for MemoryStore {
                         seq,
                         record,
                         events: {
-                            let mut v = Vec::with_capacity(16);
+                            // An Express run records its whole history at once; a Standard
+                            // one often sits in a Wait after a few events (and grows as
+                            // needed), so it starts small.
+                            let capacity = match mode {
+                                ExecutionMode::Express => 16,
+                                ExecutionMode::Standard => 4,
+                            };
+                            let mut v = Vec::with_capacity(capacity);
                             v.push(first);
                             v
                         },

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::clock;
 use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
+use crate::engine::park;
 use crate::engine::scope::{eval_expr, Frame, KindOutcome};
 use crate::model::flow::{Amount, State, WaitSpec};
 use crate::model::{DetailMore, EventDetail, EventKind};
@@ -33,7 +34,17 @@ pub(crate) async fn run<'a>(
         } else {
             0.0
         };
-        return wait_until(ctx, state, input, (seconds, until, real), cause, cancel).await;
+        let first = info.retry_count == 0;
+        return wait_until(
+            ctx,
+            state,
+            input,
+            (seconds, until, real),
+            first,
+            cause,
+            cancel,
+        )
+        .await;
     }
     let until_text = match (&spec.until, &spec.until_expr) {
         (Some(s), _) => Some(s.clone()),
@@ -65,15 +76,28 @@ pub(crate) async fn run<'a>(
     }
     let real = clock::scaled(seconds, ctx.engine.config.time_scale);
     let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
-    wait_until(ctx, state, input, (seconds, until, real), cause, cancel).await
+    let first = info.retry_count == 0;
+    wait_until(
+        ctx,
+        state,
+        input,
+        (seconds, until, real),
+        first,
+        cause,
+        cancel,
+    )
+    .await
 }
 
 /// Records the Wait (its flow-time seconds and deadline), sleeps `real` and records its end.
+/// A long Wait at the top level, in the state's first attempt, parks the execution instead of
+/// sleeping here (see `engine::park`): the run unwinds and the execution wakes up at `until`.
 async fn wait_until<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     input: &Arc<Value>,
     (seconds, until, real): (f64, DateTime<Utc>, std::time::Duration),
+    first_attempt: bool,
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
@@ -89,6 +113,13 @@ async fn wait_until<'a>(
             }),
         )
         .await?;
+    if first_attempt
+        && !cancel.is_cancelled()
+        && park::may_park(ctx, state, real)
+        && park::park(ctx, &state.name, until).await?
+    {
+        return Err(Interrupt::Cancelled);
+    }
     clock::sleep_recorded(ctx, &state.name, real, cancel).await?;
     *cause = ctx
         .emit(
