@@ -106,7 +106,11 @@ pub fn registry(config: &Config) -> Vec<Box<dyn Dialect>> {
     let nonces = std::time::Duration::from_secs(config.auth.nonce_window_seconds);
     vec![
         Box::new(crate::canonical::CanonicalDialect),
-        Box::new(alibaba::AlibabaDialect::new(skew, nonces)),
+        Box::new(alibaba::AlibabaDialect::new(
+            skew,
+            nonces,
+            config.auth.nonce_cache_capacity,
+        )),
         Box::new(huawei::HuaweiDialect {
             project: config.flows.huawei_project.clone(),
             region: config.flows.huawei_region.clone(),

@@ -146,6 +146,11 @@ pub struct AuthConfig {
     pub clock_skew_seconds: u64,
     /// How long a signature nonce is remembered, in seconds, to reject replayed requests.
     pub nonce_window_seconds: u64,
+    /// Most signature nonces the replay cache remembers (Alibaba). When more signed requests
+    /// arrive within the window, the nonces of the oldest request times are forgotten and
+    /// requests that old are refused (`RequestTimeTooSkewed`), so replay protection stays
+    /// exact and memory bounded (~16 bytes a nonce). Must be > 0.
+    pub nonce_cache_capacity: usize,
 }
 
 impl Default for AuthConfig {
@@ -154,6 +159,7 @@ impl Default for AuthConfig {
             mode: AuthMode::Verify,
             clock_skew_seconds: 900,
             nonce_window_seconds: 900,
+            nonce_cache_capacity: crate::dialects::alibaba::signature::DEFAULT_NONCE_CAPACITY,
         }
     }
 }
@@ -591,6 +597,9 @@ impl Config {
         }
         if self.auth.clock_skew_seconds == 0 {
             out.push(Problem::new("auth.clock_skew_seconds", "must be > 0"));
+        }
+        if self.auth.nonce_cache_capacity == 0 {
+            out.push(Problem::new("auth.nonce_cache_capacity", "must be > 0"));
         }
 
         // Engine and functions: their own modules know their rules.

@@ -761,6 +761,286 @@ fn an_expired_nonce_may_be_used_again() {
     }
 }
 
+/// An RPC v1 `ListFlows` signed by `ak`/`sk` with request time `at` and `nonce`: its raw
+/// query (the whole request: no body, no headers).
+fn signed_query(at: DateTime<Utc>, nonce: &str) -> String {
+    let mut p = pairs(&[("Action", "ListFlows")]);
+    sig::sign_rpc_v1("GET", &mut p, "ak", "sk", at, nonce);
+    sig::encode_form(&p)
+}
+
+/// Sends a [`signed_query`] to `v` with the server's clock at `now`.
+fn verify(
+    v: &Verifier,
+    query: &str,
+    now: DateTime<Utc>,
+) -> Result<sig::Authenticated, AuthFailure> {
+    let headers = HeaderMap::new();
+    let raw = RawRequest {
+        method: "GET",
+        path: "/",
+        raw_query: query,
+        headers: &headers,
+        body: b"",
+    };
+    v.authenticate(
+        &raw,
+        &[],
+        &|id: &str| (id == "ak").then(|| "sk".to_owned()),
+        now,
+    )
+}
+
+#[test]
+fn a_replay_is_refused_for_as_long_as_its_time_passes_the_clock_check() {
+    let v = Verifier::with_limits(Duration::from_secs(60), Duration::from_secs(60), 4);
+    let q = signed_query(t0(), "once");
+    verify(&v, &q, t0()).unwrap();
+    for later in [0, 1, 30, 59] {
+        assert_eq!(
+            verify(&v, &q, t0() + TimeDelta::seconds(later)),
+            Err(AuthFailure::NonceReused("once".into())),
+            "{later} s later"
+        );
+    }
+    // Once the request time has left the window the clock check refuses it, and only then
+    // may the cache forget the nonce.
+    let after = t0() + TimeDelta::seconds(62);
+    assert!(matches!(
+        verify(&v, &q, after),
+        Err(AuthFailure::ClockSkew { .. })
+    ));
+    verify(&v, &signed_query(after, "next"), after).unwrap();
+    assert_eq!(v.nonce_count(), 1, "the expired second was dropped");
+}
+
+#[test]
+fn a_full_cache_evicts_the_oldest_request_times_and_refuses_requests_that_old() {
+    let v = Verifier::with_limits(WINDOW, WINDOW, 4);
+    let now = t0();
+    let sec = |s: i64| now + TimeDelta::seconds(s);
+    let old: Vec<String> = (0..4)
+        .map(|i| signed_query(sec(-40 + 10 * i), &format!("old{i}")))
+        .collect();
+    for q in &old {
+        verify(&v, q, now).unwrap();
+    }
+    assert_eq!(v.nonce_count(), 4);
+    // A fifth nonce: the oldest second (-40) is evicted.
+    let fresh = signed_query(now, "fresh");
+    verify(&v, &fresh, now).unwrap();
+    assert_eq!(v.nonce_count(), 4);
+
+    // Replaying the evicted request is refused, not accepted; so is any request that old.
+    let window_full = |request_time: DateTime<Utc>, oldest: DateTime<Utc>| {
+        Err(AuthFailure::ReplayWindowFull {
+            request_time: sig::format_timestamp(request_time),
+            oldest_accepted: sig::format_timestamp(oldest),
+            capacity: 4,
+        })
+    };
+    assert_eq!(verify(&v, &old[0], sec(1)), window_full(sec(-40), sec(-39)));
+    assert_eq!(
+        verify(&v, &signed_query(sec(-40), "never-seen"), sec(1)),
+        window_full(sec(-40), sec(-39))
+    );
+    // Remembered requests are still replays.
+    assert_eq!(
+        verify(&v, &old[1], sec(1)),
+        Err(AuthFailure::NonceReused("old1".into()))
+    );
+    assert_eq!(
+        verify(&v, &fresh, sec(1)),
+        Err(AuthFailure::NonceReused("fresh".into()))
+    );
+
+    // Fresh requests at the current time keep passing (10 s apart, so the older ones are
+    // outside the few seconds never evicted); the cache never exceeds 4 and the floor
+    // follows the evictions: after these, seconds 60, 70, 80 and 90 are remembered.
+    let mut recent = Vec::new();
+    for i in 0..10 {
+        let q = signed_query(sec(10 * i), &format!("f{i}"));
+        verify(&v, &q, sec(10 * i)).unwrap_or_else(|e| panic!("f{i}: {e:?}"));
+        assert!(v.nonce_count() <= 4, "{} nonces", v.nonce_count());
+        recent.push(q);
+    }
+    assert_eq!(v.nonce_count(), 4);
+    assert_eq!(
+        verify(&v, &old[1], sec(100)),
+        window_full(sec(-30), sec(51))
+    );
+    assert_eq!(
+        verify(&v, &recent[5], sec(100)),
+        window_full(sec(50), sec(51))
+    );
+    assert_eq!(
+        verify(&v, &recent[6], sec(100)),
+        Err(AuthFailure::NonceReused("f6".into()))
+    );
+}
+
+#[test]
+fn requests_of_the_last_seconds_are_never_evicted_for_room() {
+    // A flood dated ahead (the clock check allows up to the skew) must not push out the
+    // requests signed just now: those seconds stay, over the capacity, and still pass.
+    let v = Verifier::with_limits(WINDOW, WINDOW, 4);
+    let now = t0();
+    let current = signed_query(now, "current");
+    verify(&v, &current, now).unwrap();
+    for i in 0..8 {
+        let ahead = now + TimeDelta::seconds(600 + i);
+        verify(&v, &signed_query(ahead, &format!("ahead{i}")), now).unwrap();
+    }
+    assert_eq!(
+        verify(&v, &current, now),
+        Err(AuthFailure::NonceReused("current".into())),
+        "the current request is still remembered, not refused as too old"
+    );
+    verify(&v, &signed_query(now, "another"), now).expect("a new current request passes");
+}
+
+#[test]
+fn one_request_second_may_exceed_the_capacity_until_a_later_one_arrives() {
+    let v = Verifier::with_limits(WINDOW, WINDOW, 4);
+    let now = t0();
+    let same: Vec<String> = (0..6)
+        .map(|i| signed_query(now, &format!("s{i}")))
+        .collect();
+    for q in &same {
+        verify(&v, q, now).unwrap();
+    }
+    // Soft cap: the second being written to is never evicted.
+    assert_eq!(v.nonce_count(), 6);
+    assert_eq!(
+        verify(&v, &same[0], now),
+        Err(AuthFailure::NonceReused("s0".into()))
+    );
+    // A later second, once the crowded one is a few seconds old, lets it evict that whole
+    // second and refuse its replays.
+    let next = now + TimeDelta::seconds(6);
+    verify(&v, &signed_query(next, "later"), next).unwrap();
+    assert_eq!(v.nonce_count(), 1);
+    assert_eq!(
+        verify(&v, &same[3], next),
+        Err(AuthFailure::ReplayWindowFull {
+            request_time: sig::format_timestamp(now),
+            oldest_accepted: sig::format_timestamp(now + TimeDelta::seconds(1)),
+            capacity: 4,
+        })
+    );
+}
+
+#[test]
+fn expired_seconds_are_forgotten_without_raising_the_floor() {
+    // Skew 60 s, nonce window 10 s: a second expires 60 s after it ends.
+    let v = Verifier::with_limits(Duration::from_secs(60), Duration::from_secs(10), 4);
+    let a = signed_query(t0() - TimeDelta::seconds(50), "a");
+    verify(&v, &a, t0()).unwrap();
+    verify(&v, &signed_query(t0(), "b"), t0()).unwrap();
+    assert_eq!(v.nonce_count(), 2);
+
+    // 15 s later second -50 has expired (at +11 s): recording the next nonce drops it.
+    let now = t0() + TimeDelta::seconds(15);
+    verify(&v, &signed_query(now, "c"), now).unwrap();
+    assert_eq!(v.nonce_count(), 2, "second -50 was not forgotten");
+    // Its replay is refused by the clock check, even by a request that read the clock
+    // before second -50 expired.
+    assert!(matches!(
+        verify(&v, &a, now),
+        Err(AuthFailure::ClockSkew { .. })
+    ));
+    assert_eq!(
+        verify(&v, &a, t0()),
+        Err(AuthFailure::ClockSkew {
+            request_time: sig::format_timestamp(t0() - TimeDelta::seconds(50)),
+            server_time: sig::format_timestamp(now),
+        })
+    );
+    // No floor was raised: requests at the far edge of the window, older than every second
+    // still remembered, fill the cache up to its capacity.
+    for (i, back) in [59, 58].into_iter().enumerate() {
+        let q = signed_query(now - TimeDelta::seconds(back), &format!("edge{i}"));
+        verify(&v, &q, now).unwrap_or_else(|e| panic!("{back} s back: {e:?}"));
+    }
+    assert_eq!(v.nonce_count(), 4);
+    // And prune forgets every expired second, not only the oldest.
+    v.prune(now + TimeDelta::seconds(59));
+    assert_eq!(v.nonce_count(), 1, "only second +15 is still live");
+}
+
+#[test]
+fn a_nonce_forgotten_at_a_later_time_cannot_be_replayed_with_an_earlier_clock() {
+    // A request that read the clock before another forgot its second (here: a prune at a
+    // later time) is judged against the latest time the verifier has seen.
+    let v = Verifier::new(Duration::from_secs(60));
+    let q = signed_query(t0(), "x");
+    verify(&v, &q, t0()).unwrap();
+    let later = t0() + TimeDelta::seconds(70);
+    v.prune(later);
+    assert_eq!(v.nonce_count(), 0);
+    let stale_clock = t0() + TimeDelta::seconds(30);
+    assert_eq!(
+        verify(&v, &q, stale_clock),
+        Err(AuthFailure::ClockSkew {
+            request_time: sig::format_timestamp(t0()),
+            server_time: sig::format_timestamp(later),
+        })
+    );
+    // A request inside the window of the latest time still passes.
+    verify(&v, &signed_query(stale_clock, "y"), stale_clock).unwrap();
+}
+
+#[test]
+fn concurrent_copies_of_one_request_pass_once() {
+    let v = Verifier::with_limits(WINDOW, WINDOW, 64);
+    let now = t0();
+    for round in 0..50 {
+        let q = signed_query(now + TimeDelta::seconds(round % 3), &format!("c{round}"));
+        let barrier = std::sync::Barrier::new(4);
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        verify(&v, &q, now).is_ok() as usize
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 1, "round {round}");
+    }
+    assert_eq!(v.nonce_count(), 50);
+}
+
+#[test]
+fn a_full_replay_cache_is_request_time_too_skewed_in_the_alibaba_envelope() {
+    use axum::http::StatusCode;
+    use flowgate::dialects::alibaba::errors::render;
+    use flowgate::model::ApiError;
+
+    let e = render(&ApiError::Unauthenticated(AuthFailure::ReplayWindowFull {
+        request_time: "2026-11-21T14:18:38Z".into(),
+        oldest_accepted: "2026-11-21T14:20:01Z".into(),
+        capacity: 262_144,
+    }));
+    let skew = render(&ApiError::Unauthenticated(AuthFailure::ClockSkew {
+        request_time: "2026-11-21T14:18:38Z".into(),
+        server_time: "2026-11-21T14:40:00Z".into(),
+    }));
+    assert_eq!((e.status, e.code), (skew.status, skew.code));
+    assert_eq!(
+        (e.status, e.code),
+        (StatusCode::FORBIDDEN, "RequestTimeTooSkewed")
+    );
+    assert_eq!(
+        e.message,
+        "The request time 2026-11-21T14:18:38Z is older than 2026-11-21T14:20:01Z, the oldest \
+         request time the replay cache still covers: more than 262144 signed requests arrived \
+         within the replay window. Sign requests with the current time."
+    );
+}
+
 #[test]
 fn verifier_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}

@@ -1,17 +1,21 @@
 //! Contract tests as data: every `dialects/*/fixtures/contract/*.json` file is a sequence of
 //! requests and the responses the vendor's API gives, run against the app without a socket.
 //!
-//! A case file: `{"description", "config": {"auth": "off"|"verify", "functions": [...],
-//! "engine": {...}, "rate_limits": [...]}, "steps": [{"name", "request": {...}, "expect": {...},
-//! "save": {...}}]}`.
+//! A case file: `{"description", "config": {"auth": "off"|"verify", "auth_settings": {...},
+//! "functions": [...], "engine": {...}, "rate_limits": [...]}, "steps": [{"name",
+//! "request": {...}, "expect": {...}, "save": {...}}]}`; `auth_settings` overrides keys of
+//! `[auth]` other than the mode (e.g. `nonce_cache_capacity`).
 //! A request has `method` (default GET), `path` (default `/`), `query`, `form`, `json` or
 //! `body`, `headers`, and `sign` (`"rpc_v1"` or `"huawei"`: signed with the development
 //! credentials; `sign_time`, `sign_nonce` and `sign_secret` override the time, the nonce and
-//! the secret to provoke signature errors). An expectation has `status`, `body` and `headers`. Saved values
-//! (`"save": {"id": "/execution_id"}`, JSON pointers into the body) replace `${id}` in later
-//! steps. Expected bodies match as subsets, with placeholders: `<any>`, `<absent>`,
-//! `<string>`, `<int>`, `<number>`, `<bool>`, `<uuid>`, `<time>`, `<millis>`, `<hex32>`,
-//! `<contains:TEXT>`, and `{"$json": X}` for a string holding JSON that matches X.
+//! the secret to provoke signature errors). `sign_time` is an RFC 3339 time, or `now-Ns` /
+//! `now+Ns`: N seconds before or after the moment the case started (the same instant for
+//! every step, so two steps can send the very same request). An expectation has `status`,
+//! `body` and `headers`. Saved values (`"save": {"id": "/execution_id"}`, JSON pointers into
+//! the body) replace `${id}` in later steps. Expected bodies match as subsets, with
+//! placeholders: `<any>`, `<absent>`, `<string>`, `<int>`, `<number>`, `<bool>`, `<uuid>`,
+//! `<time>`, `<millis>`, `<hex32>`, `<contains:TEXT>`, and `{"$json": X}` for a string holding
+//! JSON that matches X.
 
 use std::path::{Path, PathBuf};
 
@@ -87,7 +91,27 @@ fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn build(req: &Value) -> Request<Body> {
+/// A `sign_time`: RFC 3339, or `now`, `now-Ns`, `now+Ns` relative to `case_start`.
+fn sign_time(
+    text: &str,
+    case_start: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    if let Some(offset) = text.strip_prefix("now") {
+        if offset.is_empty() {
+            return case_start;
+        }
+        let seconds: i64 = offset
+            .strip_suffix('s')
+            .and_then(|n| n.strip_prefix('+').unwrap_or(n).parse().ok())
+            .unwrap_or_else(|| panic!("sign_time {text:?}: expected now-Ns or now+Ns"));
+        return case_start + chrono::TimeDelta::seconds(seconds);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("sign_time is RFC 3339 or now±Ns")
+        .with_timezone(&chrono::Utc)
+}
+
+fn build(req: &Value, case_start: chrono::DateTime<chrono::Utc>) -> Request<Body> {
     let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
     let path = req.get("path").and_then(Value::as_str).unwrap_or("/");
     let mut query = pairs(req.get("query"));
@@ -114,9 +138,7 @@ fn build(req: &Value) -> Request<Body> {
         body = b.clone().into_bytes();
     }
     let now = match req.get("sign_time").and_then(Value::as_str) {
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .expect("sign_time is RFC 3339")
-            .with_timezone(&chrono::Utc),
+        Some(t) => sign_time(t, case_start),
         None => chrono::Utc::now(),
     };
     let secret = req.get("sign_secret").and_then(Value::as_str).unwrap_or(SK);
@@ -260,6 +282,13 @@ async fn run_case(file: &Path) -> Vec<String> {
         Some("verify") => AuthMode::Verify,
         _ => AuthMode::Off,
     };
+    if let Some(Value::Object(a)) = cfg.get("auth_settings") {
+        let mut current = serde_json::to_value(&config.auth).unwrap();
+        for (k, v) in a {
+            current[k] = v.clone();
+        }
+        config.auth = serde_json::from_value(current).expect("auth settings");
+    }
     if let Some(r) = cfg.get("rate_limits") {
         config.rate_limits = serde_json::from_value(r.clone()).expect("rate_limits");
     }
@@ -277,6 +306,7 @@ async fn run_case(file: &Path) -> Vec<String> {
     let router = app(state, &dialects);
     let mut vars = Map::new();
     let mut failures = Vec::new();
+    let case_start = chrono::Utc::now();
     let steps = case["steps"].as_array().expect("steps");
     for (i, step) in steps.iter().enumerate() {
         let name = step
@@ -285,7 +315,11 @@ async fn run_case(file: &Path) -> Vec<String> {
             .map(str::to_string)
             .unwrap_or_else(|| format!("step {i}"));
         let req = substitute(&step["request"], &vars);
-        let resp = router.clone().oneshot(build(&req)).await.unwrap();
+        let resp = router
+            .clone()
+            .oneshot(build(&req, case_start))
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();

@@ -193,5 +193,18 @@ fn render_auth(failure: &AuthFailure) -> VendorError {
             "SignatureNonceUsed",
             format!("Specified signature nonce '{nonce}' was used already."),
         ),
+        // Same code and status as a skewed time: the request is too old to be accepted; only
+        // the cut-off is nearer than the clock window.
+        AuthFailure::ReplayWindowFull {
+            request_time,
+            oldest_accepted,
+            capacity,
+        } => VendorError::new(
+            S::FORBIDDEN,
+            "RequestTimeTooSkewed",
+            format!(
+                "The request time {request_time} is older than {oldest_accepted}, the oldest request time the replay cache still covers: more than {capacity} signed requests arrived within the replay window. Sign requests with the current time."
+            ),
+        ),
     }
 }

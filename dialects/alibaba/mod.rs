@@ -58,11 +58,16 @@ pub struct AlibabaDialect {
 
 impl AlibabaDialect {
     /// A dialect whose signatures may be `clock_skew` away from the server clock and whose
-    /// nonces are remembered for `nonce_window`.
-    pub fn new(clock_skew: Duration, nonce_window: Duration) -> Self {
+    /// nonces are remembered for `nonce_window`, at most `nonce_capacity` of them (see
+    /// [`signature::Verifier`]).
+    pub fn new(clock_skew: Duration, nonce_window: Duration, nonce_capacity: usize) -> Self {
         AlibabaDialect {
             shared: Arc::new(Shared {
-                verifier: signature::Verifier::with_windows(clock_skew, nonce_window),
+                verifier: signature::Verifier::with_limits(
+                    clock_skew,
+                    nonce_window,
+                    nonce_capacity,
+                ),
                 versions: DashMap::new(),
             }),
         }

@@ -17,15 +17,14 @@
 //! building blocks (percent-encoding, canonical forms, strings-to-sign) are public as well,
 //! for debugging and for the tests that pin them to the captured SDK traffic.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha1::Sha1;
@@ -48,9 +47,6 @@ pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 /// The window Alibaba's POP gateway allows between request time and server time, and the
 /// default for how long a nonce is remembered: 15 minutes.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Below this many cached nonces the replay cache is never swept.
-const MIN_PRUNE_LEN: usize = 1024;
 
 /// Bytes that RFC 3986 leaves unescaped: `A-Z a-z 0-9 - _ . ~`. Everything else is escaped.
 const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
@@ -715,35 +711,168 @@ pub struct Authenticated {
 }
 
 /// Verifies Alibaba request signatures and remembers nonces to reject replays. One instance
-/// is shared by the whole server (it is `Send + Sync`; the nonce cache is a sharded
-/// `DashMap`). Memory stays bounded: expired nonces are swept whenever the cache has doubled
-/// since the last sweep.
+/// is shared by the whole server (it is `Send + Sync`).
+///
+/// # The replay cache
+///
+/// A replay carries the same signed request time (`Timestamp` / `x-acs-date`) as the original
+/// along with the same nonce, so nonces are remembered by request time: one bucket per whole
+/// second of request time (the SDKs' resolution; the floor of the Unix seconds), holding a
+/// 64-bit keyed hash of each nonce. The cache is one `BTreeMap` of buckets behind one mutex
+/// (the critical section is a map lookup and a hash-set insert), so recording a nonce is
+/// atomic: two concurrent copies of one request cannot both pass.
+///
+/// * **Expiry.** A bucket is kept until its request times are more than the clock skew in the
+///   past (the clock check refuses them from then on) and, in any case, for the nonce window
+///   after its latest nonce was recorded. The oldest buckets are checked on every insert and
+///   all of them by [`Verifier::prune`]. Expiry is judged against the verifier's clock, the
+///   latest `now` it has seen; a request time more than the skew before that clock is refused
+///   as `ClockSkew` when its nonce is recorded, so a request that read the clock just before
+///   another thread forgot its bucket cannot slip through. Forgetting expired buckets never
+///   raises the floor (below): it refuses nothing the clock check does not.
+/// * **Capacity.** When recording a nonce would take the cache past its capacity
+///   (`auth.nonce_cache_capacity`, [`DEFAULT_NONCE_CAPACITY`]), whole buckets are evicted
+///   from the oldest request time upward and the *floor* rises to the end of the newest
+///   evicted one. From then on a request whose time is before the floor is refused
+///   (`ReplayWindowFull`), so a replay of an evicted nonce can never pass: protection stays
+///   exact, and old requests are refused instead. The bucket of the request being recorded
+///   (and any later one) is never evicted, nor any bucket of the last few seconds by the
+///   server's clock (`FLOOR_LAG_SECONDS`), so requests signed just now are never refused for
+///   room, and a flood of requests dated ahead (as far as the clock skew allows) cannot push
+///   the floor past them: when every remembered nonce is that recent, the cache grows past the
+///   capacity (a soft cap) until time moves on and it can evict again.
+/// * **Memory.** About 16 bytes a nonce (a `u64` and a control byte per hash-set slot, the
+///   sets between 7/16 and 7/8 full, so 10 to 21 bytes), plus about 150 bytes per second of
+///   request time remembered (its map entry and smallest set): about 4 MiB at the default
+///   capacity, whatever the request rate.
+/// * **False replays.** Two different nonces are confused only when they have the same
+///   request second and the same 64-bit hash: a fresh request is refused as `NonceReused`
+///   with probability about (nonces in its second) / 2^64. The hash is keyed with random keys
+///   per process, so nobody can aim for a collision; a real replay always matches.
 #[derive(Debug)]
 pub struct Verifier {
     /// How far a request's time may be from the server's clock, either way.
     skew: TimeDelta,
-    /// How long a nonce is remembered at least.
+    /// How long a nonce is remembered at least after it was recorded.
     nonce_ttl: TimeDelta,
-    /// nonce (as a 128-bit keyed hash, see [`NonceKey`]) → the time after which it may be used
-    /// again, in Unix nanoseconds.
-    nonces: DashMap<NonceKey, i64, ahash::RandomState>,
-    /// The two keyed hashes that make a [`NonceKey`].
-    nonce_hashers: [ahash::RandomState; 2],
-    /// How many nonces the cache holds (kept next to it: `DashMap::len` locks every shard).
-    remembered: AtomicUsize,
-    /// Sweep expired nonces when the cache reaches this size.
-    prune_at: AtomicUsize,
+    /// How many nonces the cache holds before it evicts (see the type's documentation).
+    capacity: usize,
+    /// The keyed hash a nonce is remembered as.
+    nonce_hasher: ahash::RandomState,
+    /// The replay cache.
+    nonces: Mutex<NonceCache>,
 }
 
-/// A remembered nonce: 128 bits of two independently keyed hashes of its text rather than
-/// the text itself, so the replay cache costs 24 bytes a nonce however long nonces are. Two
-/// different nonces collide with probability 2^-128 (the keys are random per process, so
-/// nobody can aim for a collision); a replayed nonce always matches.
-type NonceKey = [u64; 2];
+/// The default of `auth.nonce_cache_capacity`: how many nonces a [`Verifier`]'s replay cache
+/// holds before it evicts the oldest request times (about 4 MiB).
+pub const DEFAULT_NONCE_CAPACITY: usize = 262_144;
+
+/// A `Hasher` for values that already are keyed hashes (`u64`s): passes them through, so the
+/// hash set spends no time re-hashing.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here (`write_u64`); fold anything else rather than drop it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The nonces of one request second, as keyed 64-bit hashes.
+type NonceSet = HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+/// The nonces recorded for one second of request time.
+struct Bucket {
+    /// Keyed hashes of the nonces.
+    nonces: NonceSet,
+    /// When the bucket may be forgotten, in Unix nanoseconds: the later of its last second's
+    /// end plus the clock skew and its latest insert plus the nonce window.
+    expires: i64,
+}
+
+/// The replay cache behind the [`Verifier`]'s mutex.
+struct NonceCache {
+    /// Request second (Unix seconds, floored) → its bucket.
+    buckets: BTreeMap<i64, Bucket>,
+    /// How many nonces the buckets hold together.
+    len: usize,
+    /// Request times before this Unix second are refused (`i64::MIN` until a bucket has
+    /// been evicted for room).
+    floor: i64,
+    /// The latest `now` seen, in Unix nanoseconds: what expiry is judged against.
+    clock: i64,
+}
+
+impl std::fmt::Debug for NonceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceCache")
+            .field("len", &self.len)
+            .field("buckets", &self.buckets.len())
+            .field("floor", &self.floor)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl NonceCache {
+    /// Forgets the oldest buckets (by request time) while they have expired. Amortised: a
+    /// later bucket that expired behind a live one waits for [`Verifier::prune`].
+    fn drop_expired_front(&mut self) {
+        while let Some(entry) = self.buckets.first_entry() {
+            if entry.get().expires > self.clock {
+                break;
+            }
+            self.len -= entry.remove().nonces.len();
+        }
+    }
+
+    /// Evicts buckets older than `second` (the request's, or a few seconds before the
+    /// clock when that is earlier), oldest first, until the cache holds at most
+    /// `capacity` nonces, raising the floor past every live bucket evicted.
+    fn evict_for_room(&mut self, second: i64, capacity: usize) {
+        while self.len > capacity {
+            let Some(entry) = self.buckets.first_entry() else {
+                break;
+            };
+            let evicted = *entry.key();
+            if evicted >= second {
+                break; // Soft cap: never the bucket just written to (or a later one).
+            }
+            let bucket = entry.remove();
+            self.len -= bucket.nonces.len();
+            if bucket.expires > self.clock {
+                self.floor = self.floor.max(evicted.saturating_add(1));
+            }
+        }
+    }
+}
+
+/// How far behind the server's clock (in seconds) the replay cache's floor may rise at most.
+const FLOOR_LAG_SECONDS: i64 = 5;
 
 /// A time as Unix nanoseconds, saturating outside 1677..2262 (far beyond any window).
 fn unix_nanos(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// A `TimeDelta` in nanoseconds, saturating.
+fn delta_nanos(d: TimeDelta) -> i64 {
+    d.num_nanoseconds().unwrap_or(if d < TimeDelta::zero() {
         i64::MIN
     } else {
         i64::MAX
@@ -763,43 +892,67 @@ fn delta(d: Duration) -> TimeDelta {
 
 impl Verifier {
     /// A verifier that rejects requests whose time is more than `window` from the server's
-    /// clock and remembers each nonce for as long as its request could still be accepted.
+    /// clock and remembers each nonce for as long as its request could still be accepted, up
+    /// to [`DEFAULT_NONCE_CAPACITY`] nonces.
     pub fn new(window: Duration) -> Self {
         Verifier::with_windows(window, window)
     }
 
     /// A verifier with separate limits (`auth.clock_skew_seconds`,
-    /// `auth.nonce_window_seconds`): a nonce is remembered for `nonce_window` after it was
-    /// seen, and in any case until its request time is more than `clock_skew` in the past, so
-    /// no replay can ever pass the clock check with a forgotten nonce.
+    /// `auth.nonce_window_seconds`) and the default capacity ([`DEFAULT_NONCE_CAPACITY`]):
+    /// a nonce is remembered for `nonce_window` after it was seen, and in any case until its
+    /// request time is more than `clock_skew` in the past, so no replay can ever pass the
+    /// clock check with a forgotten nonce.
     pub fn with_windows(clock_skew: Duration, nonce_window: Duration) -> Self {
+        Verifier::with_limits(clock_skew, nonce_window, DEFAULT_NONCE_CAPACITY)
+    }
+
+    /// [`Verifier::with_windows`] whose replay cache holds at most `nonce_capacity` nonces
+    /// (`auth.nonce_cache_capacity`; 0 is taken as 1). Beyond that the nonces of the oldest
+    /// request times are evicted and requests that old are refused (see the type's
+    /// documentation).
+    pub fn with_limits(
+        clock_skew: Duration,
+        nonce_window: Duration,
+        nonce_capacity: usize,
+    ) -> Self {
         Verifier {
             skew: delta(clock_skew),
             nonce_ttl: delta(nonce_window),
-            nonces: DashMap::with_hasher(ahash::RandomState::new()),
-            nonce_hashers: [ahash::RandomState::new(), ahash::RandomState::new()],
-            remembered: AtomicUsize::new(0),
-            prune_at: AtomicUsize::new(MIN_PRUNE_LEN),
+            capacity: nonce_capacity.max(1),
+            nonce_hasher: ahash::RandomState::new(),
+            nonces: Mutex::new(NonceCache {
+                buckets: BTreeMap::new(),
+                len: 0,
+                floor: i64::MIN,
+                clock: i64::MIN,
+            }),
         }
     }
 
-    /// How many nonces are currently remembered (expired ones included until the next
-    /// sweep): for metrics and tests.
-    pub fn nonce_count(&self) -> usize {
-        self.nonces.len()
+    /// The replay cache, locked (nothing panics while it is held, so poisoning is ignored).
+    fn cache(&self) -> MutexGuard<'_, NonceCache> {
+        self.nonces.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Forgets every nonce that expired at `now`. Called automatically as the cache grows;
-    /// a server may also call it from a periodic task.
+    /// How many nonces are currently remembered (an expired bucket counts until it is
+    /// dropped: the oldest are checked on every insert, all of them by [`Verifier::prune`]);
+    /// at most the capacity except in the soft-cap case of the type's documentation. For
+    /// metrics and tests.
+    pub fn nonce_count(&self) -> usize {
+        self.cache().len
+    }
+
+    /// Forgets every bucket of nonces that expired at `now` (and advances the verifier's
+    /// clock to `now` if it is later). Expired buckets are also dropped as nonces are
+    /// recorded; a server may call this from a periodic task to release memory sooner. It
+    /// never raises the floor: nothing is refused that the clock check would not refuse.
     pub fn prune(&self, now: DateTime<Utc>) {
-        let now = unix_nanos(now);
-        self.nonces.retain(|_, expiry| *expiry > now);
-        let after = self.nonces.len();
-        self.remembered.store(after, Ordering::Relaxed);
-        self.prune_at.store(
-            after.saturating_mul(2).max(MIN_PRUNE_LEN),
-            Ordering::Relaxed,
-        );
+        let mut cache = self.cache();
+        cache.clock = cache.clock.max(unix_nanos(now));
+        let clock = cache.clock;
+        cache.buckets.retain(|_, b| b.expires > clock);
+        cache.len = cache.buckets.values().map(|b| b.nonces.len()).sum();
     }
 
     /// Authenticates one request.
@@ -815,8 +968,9 @@ impl Verifier {
     /// RPC v1, anything else → `Missing`), the access key (`UnknownKey`), the timestamp
     /// (missing or unparseable → `Missing`; more than the window either way → `ClockSkew`),
     /// the nonce's presence (`Missing`), the signature (`BadSignature` with the server's
-    /// StringToSign; constant-time comparison), and finally nonce replay (`NonceReused`). A
-    /// nonce is recorded only when everything else passed.
+    /// StringToSign; constant-time comparison), and finally nonce replay (`NonceReused`; or
+    /// `ReplayWindowFull` when the request time is older than the replay cache still covers,
+    /// see [`Verifier`]). A nonce is recorded only when everything else passed.
     pub fn authenticate(
         &self,
         req: &RawRequest<'_>,
@@ -932,7 +1086,7 @@ impl Verifier {
         if !matches {
             return Err(AuthFailure::BadSignature { string_to_sign });
         }
-        self.record_nonce(nonce, request_time, now)?;
+        self.record_nonce(nonce, timestamp, request_time, now)?;
         Ok(Authenticated {
             access_key_id: access_key_id.to_owned(),
             scheme: Scheme::RpcV1,
@@ -982,7 +1136,7 @@ impl Verifier {
         if !(sig_ok && content_ok) {
             return Err(AuthFailure::BadSignature { string_to_sign });
         }
-        self.record_nonce(&nonce, request_time, now)?;
+        self.record_nonce(&nonce, &date, request_time, now)?;
         Ok(Authenticated {
             access_key_id: auth.credential,
             scheme: Scheme::Acs3,
@@ -1011,38 +1165,64 @@ impl Verifier {
         Ok(t)
     }
 
-    /// Records a nonce, or fails when it is still remembered. Atomic per nonce, so two
-    /// concurrent copies of one request cannot both pass.
+    /// Records a nonce, or fails when it is still remembered (`NonceReused`) or its request
+    /// time is before the cache's floor (`ReplayWindowFull`) or more than the skew before the
+    /// verifier's clock (`ClockSkew`, see the type's documentation). Atomic per nonce, so two
+    /// concurrent copies of one request cannot both pass. `raw_time`: the request time as
+    /// sent, for the error.
     fn record_nonce(
         &self,
         nonce: &str,
+        raw_time: &str,
         request_time: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), AuthFailure> {
-        let expiry = (now.checked_add_signed(self.nonce_ttl))
-            .max(request_time.checked_add_signed(self.skew))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let (expiry, now_nanos) = (unix_nanos(expiry), unix_nanos(now));
-        let key = [
-            self.nonce_hashers[0].hash_one(nonce),
-            self.nonce_hashers[1].hash_one(nonce),
-        ];
-        match self.nonces.entry(key) {
-            Entry::Occupied(mut e) => {
-                if *e.get() > now_nanos {
-                    return Err(AuthFailure::NonceReused(nonce.to_owned()));
-                }
-                e.insert(expiry);
-            }
-            Entry::Vacant(e) => {
-                e.insert(expiry);
-                self.remembered.fetch_add(1, Ordering::Relaxed);
-            }
+        let second = request_time.timestamp();
+        let skew = delta_nanos(self.skew);
+        let expires = unix_nanos(now)
+            .saturating_add(delta_nanos(self.nonce_ttl))
+            .max(
+                second
+                    .saturating_add(1)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(skew),
+            );
+        let hash = self.nonce_hasher.hash_one(nonce);
+        let mut cache = self.cache();
+        cache.clock = cache.clock.max(unix_nanos(now));
+        if second < cache.floor {
+            return Err(AuthFailure::ReplayWindowFull {
+                request_time: raw_time.to_owned(),
+                oldest_accepted: format_timestamp(
+                    DateTime::from_timestamp(cache.floor, 0).unwrap_or(DateTime::<Utc>::MAX_UTC),
+                ),
+                capacity: self.capacity,
+            });
         }
-        // The entry guard is released here; sweeping takes every shard's lock.
-        if self.remembered.load(Ordering::Relaxed) >= self.prune_at.load(Ordering::Relaxed) {
-            self.prune(now);
+        // The clock check again, against the latest time any request (or prune) has seen:
+        // buckets forgotten as expired hold only request times this refuses.
+        if unix_nanos(request_time).saturating_add(skew) < cache.clock {
+            return Err(AuthFailure::ClockSkew {
+                request_time: raw_time.to_owned(),
+                server_time: format_timestamp(DateTime::from_timestamp_nanos(cache.clock)),
+            });
         }
+        cache.drop_expired_front();
+        let bucket = cache.buckets.entry(second).or_insert_with(|| Bucket {
+            nonces: NonceSet::default(),
+            expires,
+        });
+        if !bucket.nonces.insert(hash) {
+            return Err(AuthFailure::NonceReused(nonce.to_owned()));
+        }
+        bucket.expires = bucket.expires.max(expires);
+        cache.len += 1;
+        // The floor never passes the server's clock less a few seconds: a flood of requests
+        // dated ahead (the clock check lets them be up to the skew ahead) cannot push out
+        // everyone's current ones; such requests stay over the capacity until they expire.
+        let clock_second = cache.clock.div_euclid(1_000_000_000);
+        let limit = second.min(clock_second.saturating_sub(FLOOR_LAG_SECONDS));
+        cache.evict_for_room(limit, self.capacity);
         Ok(())
     }
 }

@@ -150,6 +150,14 @@ fn render_auth(failure: &AuthFailure) -> VendorError {
         AuthFailure::NonceReused(nonce) => {
             format!("Incorrect IAM authentication information: replayed request {nonce}")
         }
+        // Huawei requests carry no nonce, so this dialect never produces it.
+        AuthFailure::ReplayWindowFull {
+            request_time,
+            oldest_accepted,
+            capacity,
+        } => format!(
+            "Incorrect IAM authentication information: verify aksk signature fail, X-Sdk-Date {request_time} is older than {oldest_accepted}, the oldest request time the replay cache still covers (more than {capacity} signed requests arrived within the replay window)"
+        ),
     };
     VendorError::new(StatusCode::UNAUTHORIZED, "APIGW.0301", msg)
 }

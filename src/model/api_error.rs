@@ -24,6 +24,18 @@ pub enum AuthFailure {
     },
     /// The request's nonce was already used within the replay window.
     NonceReused(String),
+    /// The request time is older than the oldest request time the nonce replay cache still
+    /// covers: more than `capacity` signed requests arrived within the replay window, so the
+    /// cache forgot the nonces of the oldest request times and refuses requests that old
+    /// (a replay of one of them would otherwise pass).
+    ReplayWindowFull {
+        /// The request's time as sent.
+        request_time: String,
+        /// The oldest request time still accepted.
+        oldest_accepted: String,
+        /// How many nonces the cache holds (`auth.nonce_cache_capacity`).
+        capacity: usize,
+    },
 }
 
 /// Secondary resources a dialect keeps beside its flows.
