@@ -102,7 +102,12 @@ fn shipped_file_sets_every_key_explicitly() {
     for (section, keys) in [
         (
             "auth",
-            &["mode", "clock_skew_seconds", "nonce_window_seconds"][..],
+            &[
+                "mode",
+                "clock_skew_seconds",
+                "nonce_window_seconds",
+                "nonce_cache_capacity",
+            ][..],
         ),
         ("flows", &["dir", "alibaba_namespace", "huawei_project"][..]),
         ("log", &["level", "format"][..]),
@@ -186,6 +191,7 @@ fn defaults_ship_one_development_credential() {
         (c.auth.clock_skew_seconds, c.auth.nonce_window_seconds),
         (900, 900)
     );
+    assert_eq!(c.auth.nonce_cache_capacity, 262_144);
     assert!(c.functions.is_empty());
     assert_eq!(c.validate(), Vec::<Problem>::new());
 }
@@ -370,6 +376,7 @@ listen = "localhost"
 
 [auth]
 clock_skew_seconds = 0
+nonce_cache_capacity = 0
 
 [[credentials]]
 access_key_id = "ak"
@@ -421,6 +428,7 @@ invoker = "http"
     let expected = [
         "listen",
         "auth.clock_skew_seconds",
+        "auth.nonce_cache_capacity",
         "credentials[1].access_key_id",
         "credentials[1].secret",
         "credentials[2].access_key_id",
