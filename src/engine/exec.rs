@@ -247,8 +247,13 @@ impl ExecCtx {
         })
     }
 
-    /// Checks a payload against the size limit.
-    pub(crate) fn check_size(&self, what: &str, v: &Value) -> Result<(), Interrupt> {
+    /// Checks a payload against the size limit. `what` names it in the error (formatted only
+    /// then: pass `format_args!`).
+    pub(crate) fn check_size(
+        &self,
+        what: impl std::fmt::Display,
+        v: &Value,
+    ) -> Result<(), Interrupt> {
         let limit = self.engine.config.max_payload_bytes;
         // Cheap upper bound first: most payloads are tiny.
         let size = serialized_len(v);

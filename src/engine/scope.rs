@@ -438,7 +438,7 @@ async fn attempt_state<'a>(
         None => raw.clone(),
         Some(t) => {
             let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, raw), Some(&info))?);
-            ctx.check_size(&format!("the input of state '{}'", state.name), &v)?;
+            ctx.check_size(format_args!("the input of state '{}'", state.name), &v)?;
             v
         }
     };
@@ -469,7 +469,7 @@ async fn attempt_state<'a>(
             let mut vars = frame.vars(ctx, &effective);
             vars.result = Some(&outcome.result);
             let v = Arc::new(eval_template(ctx, t, vars, Some(&info))?);
-            ctx.check_size(&format!("the output of state '{}'", state.name), &v)?;
+            ctx.check_size(format_args!("the output of state '{}'", state.name), &v)?;
             v
         }
     };

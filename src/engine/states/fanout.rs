@@ -43,7 +43,10 @@ pub(crate) async fn parallel<'a>(
     .await?;
     *cause = results.1;
     let result = Value::Array(results.0);
-    ctx.check_size(&format!("the result of state '{}'", state.name), &result)?;
+    ctx.check_size(
+        format_args!("the result of state '{}'", state.name),
+        &result,
+    )?;
     Ok(KindOutcome::value(Arc::new(result)))
 }
 
@@ -97,7 +100,10 @@ pub(crate) async fn map<'a>(
     .await?;
     *cause = results.1;
     let result = Value::Array(results.0);
-    ctx.check_size(&format!("the result of state '{}'", state.name), &result)?;
+    ctx.check_size(
+        format_args!("the result of state '{}'", state.name),
+        &result,
+    )?;
     Ok(KindOutcome::value(Arc::new(result)))
 }
 

@@ -55,7 +55,7 @@ pub(crate) async fn run<'a>(
         None => input.clone(),
         Some(t) => {
             let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, input), Some(&info))?);
-            ctx.check_size(&format!("the event of task '{name}'"), &v)?;
+            ctx.check_size(format_args!("the event of task '{name}'"), &v)?;
             v
         }
     };
@@ -366,7 +366,8 @@ fn select<'a>(
 
 /// Applies the size limit, the object requirement and the `fail_when` condition.
 fn check_result(ctx: &ExecCtx, spec: &TaskSpec, name: &str, v: &Value) -> Result<(), ExecError> {
-    if let Err(Interrupt::Error(e)) = ctx.check_size(&format!("the result of task '{name}'"), v) {
+    if let Err(Interrupt::Error(e)) = ctx.check_size(format_args!("the result of task '{name}'"), v)
+    {
         return Err(e);
     }
     if spec.result_must_be_object && !v.is_object() {

@@ -17,7 +17,7 @@ use serde_json::{Map, Number, Value};
 
 use super::ast::{BinaryOp, Node, Root, Segment, Selector, UnaryOp};
 use super::functions::{self, type_name, Func};
-use super::vars::{Var, Vars};
+use super::vars::Vars;
 use super::Expr;
 
 /// Why an expression could not be evaluated (type mismatch, division by zero, bad regex...).
@@ -94,11 +94,6 @@ impl Expr {
             current: None,
         };
         eval_node(self.node(), &env).map(|v| is_truthy(&v))
-    }
-
-    /// True when the expression reads `var` anywhere.
-    pub fn references(&self, var: Var) -> bool {
-        self.node().references(var)
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ast::Node;
 use super::parse::{parse, ParseError, CANONICAL};
+use super::vars::Var;
 
 /// A parsed expression. It keeps its canonical text: the source when parsed with
 /// [`CANONICAL`], otherwise the canonical rendering of the tree (so `$Input.a` parsed with a
@@ -17,6 +18,18 @@ use super::parse::{parse, ParseError, CANONICAL};
 pub struct Expr {
     text: String,
     node: Node,
+    /// Which variables the tree reads (bit `i` for `Var::ALL[i]`), worked out once: the
+    /// engine asks before every evaluation whether to bind `$context` and `$global`.
+    reads: u16,
+}
+
+/// The variables `node` reads, as a bit set over [`Var::ALL`].
+fn reads_of(node: &Node) -> u16 {
+    Var::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| node.references(**v))
+        .fold(0, |bits, (i, _)| bits | (1 << i))
 }
 
 impl Expr {
@@ -24,13 +37,24 @@ impl Expr {
     pub fn from_node(node: Node) -> Expr {
         Expr {
             text: node.to_string(),
+            reads: reads_of(&node),
             node,
         }
     }
 
     /// An expression whose canonical `text` is already known to parse to `node`.
     pub(crate) fn with_text(text: String, node: Node) -> Expr {
-        Expr { text, node }
+        Expr {
+            text,
+            reads: reads_of(&node),
+            node,
+        }
+    }
+
+    /// Whether the expression reads `var` anywhere (filters and arguments included).
+    pub fn references(&self, var: Var) -> bool {
+        let i = Var::ALL.iter().position(|v| *v == var).unwrap_or(0);
+        self.reads & (1 << i) != 0
     }
 
     /// Parses canonical text (shorthand for `parse(text, &CANONICAL)`).
