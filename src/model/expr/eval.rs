@@ -490,6 +490,7 @@ fn arith(op: BinaryOp, a: &Number, b: &Number) -> Result<Value, EvalError> {
 #[cfg(test)]
 mod tests {
     use super::super::parse::{parse, Syntax, CANONICAL};
+    use super::super::vars::Var;
     use super::*;
     use serde_json::json;
 
