@@ -31,7 +31,7 @@ const FLOW: &str = r#"{"name": "bench", "mode": "Express", "root": {"start_at": 
     {"name": "B", "type": "pass", "next": "C"},
     {"name": "C", "type": "pass", "end": true}]}}"#;
 
-fn setup() -> (Engine, FlowRecord) {
+fn setup() -> (Engine, Arc<FlowRecord>) {
     let config = EngineConfig {
         time_scale: 0.0,
         ..EngineConfig::default()
@@ -53,10 +53,10 @@ fn setup() -> (Engine, FlowRecord) {
         modified: now,
         metadata: serde_json::Value::Null,
     };
-    (engine, rec)
+    (engine, Arc::new(rec))
 }
 
-async fn one(engine: &Engine, flow: &FlowRecord, i: usize) {
+async fn one(engine: &Engine, flow: &Arc<FlowRecord>, i: usize) {
     let rec = engine
         .start_sync(
             StartRequest {
@@ -73,7 +73,7 @@ async fn one(engine: &Engine, flow: &FlowRecord, i: usize) {
     assert_eq!(rec.status, flowgate::model::ExecutionStatus::Succeeded);
 }
 
-async fn back_to_back(engine: &Engine, flow: &FlowRecord, count: usize) -> f64 {
+async fn back_to_back(engine: &Engine, flow: &Arc<FlowRecord>, count: usize) -> f64 {
     let t = Instant::now();
     for i in 0..count {
         one(engine, flow, i).await;
@@ -81,7 +81,7 @@ async fn back_to_back(engine: &Engine, flow: &FlowRecord, count: usize) -> f64 {
     count as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn in_flight(engine: &Engine, flow: &FlowRecord, count: usize, inflight: usize) -> f64 {
+async fn in_flight(engine: &Engine, flow: &Arc<FlowRecord>, count: usize, inflight: usize) -> f64 {
     use futures::StreamExt;
     let t = Instant::now();
     futures::stream::iter(0..count)

@@ -92,7 +92,7 @@ fn main() {
             metadata: json!({"Type": "FDL", "Description": "", "RoleArn": ""}),
         };
         let engine: Engine = engine;
-        let flow = engine.create_flow(flow).await.expect("created");
+        let flow = Arc::new(engine.create_flow(flow).await.expect("created"));
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (heap0, blocks0, rss0) = (
             LIVE.load(Ordering::Relaxed),

@@ -126,21 +126,20 @@ pub async fn deploy_dir(
             Err(crate::model::ApiError::FlowAlreadyExists { .. }) => {
                 match engine.flow(&key).await {
                     Ok(old) if old.definition == rec.definition && old.dialect == rec.dialect => {
-                        Ok(old)
+                        Ok(())
                     }
-                    Ok(old) => {
-                        engine
-                            .replace_flow(FlowRecord {
-                                id: old.id,
-                                created: old.created,
-                                ..rec
-                            })
-                            .await
-                    }
+                    Ok(old) => engine
+                        .replace_flow(FlowRecord {
+                            id: old.id.clone(),
+                            created: old.created,
+                            ..rec
+                        })
+                        .await
+                        .map(|_| ()),
                     Err(e) => Err(e),
                 }
             }
-            other => other,
+            other => other.map(|_| ()),
         };
         if let Err(e) = result {
             problems.push(DeployProblem {

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flowgate::dialects::alibaba::{cloudflow, fdl};
@@ -42,7 +43,7 @@ fn issues(text: &str) -> Vec<DefinitionIssue> {
     cloudflow::compile_text("wf", text).expect_err("the definition must be rejected")
 }
 
-async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> FlowRecord {
+async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> Arc<FlowRecord> {
     t.deploy_compiled(flow, text, "alibaba", "alibaba").await
 }
 

@@ -49,7 +49,7 @@ fn issues(text: &str) -> Vec<DefinitionIssue> {
     fdl::compile_definition("broken", text).expect_err("the definition must be rejected")
 }
 
-async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> FlowRecord {
+async fn deploy(t: &TestEngine, flow: Flow, text: &str) -> Arc<FlowRecord> {
     t.deploy_compiled(flow, text, "alibaba", "alibaba").await
 }
 
@@ -445,7 +445,7 @@ async fn audit_child_waits_then_succeeds_or_fails_with_error_and_cause() {
 }
 
 /// The subflow-best-practice pair (spec §6.7): `audit_child` deployed next to its parent.
-async fn audit_pair(audit: Value) -> (TestEngine, Arc<Scripted>, FlowRecord) {
+async fn audit_pair(audit: Value) -> (TestEngine, Arc<Scripted>, Arc<FlowRecord>) {
     let (notify, b2) = scripted("notify", |_, _| returning(json!({"notified": true})));
     let t = with_bindings(
         vec![mock("audit", vec![MockResponse::returning("*", audit)]), b2],

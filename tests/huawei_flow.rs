@@ -31,7 +31,7 @@ fn compiled(body: &Value) -> CompiledWorkflow {
     compile(PROJECT, body).unwrap_or_else(|issues| panic!("does not compile: {issues:#?}"))
 }
 
-async fn deploy(t: &TestEngine, body: &Value) -> FlowRecord {
+async fn deploy(t: &TestEngine, body: &Value) -> Arc<FlowRecord> {
     let c = compiled(body);
     let now = chrono::Utc::now();
     let rec = FlowRecord {
@@ -44,7 +44,7 @@ async fn deploy(t: &TestEngine, body: &Value) -> FlowRecord {
         modified: now,
         metadata: Value::Null,
     };
-    t.engine.create_flow(rec).await.expect("create flow")
+    Arc::new(t.engine.create_flow(rec).await.expect("create flow"))
 }
 
 /// The sorted field paths of the problems a body has.

@@ -352,7 +352,7 @@ async fn send(router: &Router, method: &str, path: &str) -> (StatusCode, Value) 
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
-async fn deploy_on(engine: &Engine, flow: Value) -> FlowRecord {
+async fn deploy_on(engine: &Engine, flow: Value) -> Arc<FlowRecord> {
     let text = flow.to_string();
     let compiled = flowgate::canonical::compile(&text).unwrap();
     let now = chrono::Utc::now();
@@ -366,7 +366,7 @@ async fn deploy_on(engine: &Engine, flow: Value) -> FlowRecord {
         modified: now,
         metadata: Value::Null,
     };
-    engine.create_flow(rec).await.unwrap()
+    Arc::new(engine.create_flow(rec).await.unwrap())
 }
 
 #[tokio::test]

@@ -116,13 +116,14 @@ pub async fn delete_all(ctx: &Ctx<'_>, flow: &FlowRecord) -> Result<(), ApiError
     Ok(())
 }
 
-/// The flow a start runs, given its `Qualifier`: none or `LATEST` = the current definition, a
-/// number = that published version, anything else = an alias, routed by weight.
+/// The flow a start runs, given its `Qualifier`: none or `LATEST` = the current definition (the
+/// store's shared record, as it is), a number = that published version, anything else = an
+/// alias, routed by weight.
 pub async fn qualified(
     ctx: &Ctx<'_>,
-    flow: FlowRecord,
+    flow: Arc<FlowRecord>,
     qualifier: Option<&str>,
-) -> Result<FlowRecord, ApiError> {
+) -> Result<Arc<FlowRecord>, ApiError> {
     let Some(q) = qualifier.filter(|q| !q.eq_ignore_ascii_case("LATEST")) else {
         return Ok(flow);
     };
@@ -162,11 +163,11 @@ pub async fn qualified(
         .get("Definition")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Ok(FlowRecord {
-        definition: Arc::from(definition),
-        flow: compiled,
-        ..flow
-    })
+    // A version is a copy of the shared record with its own definition.
+    let mut flow = Arc::unwrap_or_clone(flow);
+    flow.definition = Arc::from(definition);
+    flow.flow = compiled;
+    Ok(Arc::new(flow))
 }
 
 /// Picks a version from an alias's `RoutingConfigurations` by weight.

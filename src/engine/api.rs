@@ -21,8 +21,10 @@ use crate::store::{ExecutionFilter, FlowRecord, InsertOutcome, Page, StoreError,
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
-    /// The flow to run (as looked up by the dialect, possibly a published version).
-    pub flow: FlowRecord,
+    /// The flow to run (as looked up by the dialect, possibly a published version). Shared
+    /// with the store's copy: flows are read-only once deployed and looked up on every start,
+    /// so a start takes a reference instead of copying the record.
+    pub flow: Arc<FlowRecord>,
     /// Execution name; `None` generates a UUID.
     pub name: Option<String>,
     /// Execution input.
@@ -81,8 +83,9 @@ impl Engine {
         }
     }
 
-    /// A flow by key; `FlowNotFound` when absent.
-    pub async fn flow(&self, key: &FlowKey) -> Result<FlowRecord, ApiError> {
+    /// A flow by key; `FlowNotFound` when absent. The store's shared, read-only record (see
+    /// [`crate::store::Store::get_flow`]): clone it to change it, then replace the flow.
+    pub async fn flow(&self, key: &FlowKey) -> Result<Arc<FlowRecord>, ApiError> {
         self.inner
             .store
             .get_flow(key)
@@ -216,7 +219,7 @@ impl Engine {
         let case = self.test_case(&mut req)?;
         let name = req
             .name
-            .clone()
+            .take()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (mut record, first) = self.new_record(&mut req, name);
         record.test_case = case;
@@ -256,9 +259,9 @@ impl Engine {
     ) -> Result<ExecutionRecord, ApiError> {
         self.check_payload(&req.input)?;
         let case = self.test_case(&mut req)?;
-        let name = match (&req.name, unique_suffix) {
+        let name = match (req.name.take(), unique_suffix) {
             (Some(n), true) => format!("{n}:{}", uuid::Uuid::now_v7()),
-            (Some(n), false) => n.clone(),
+            (Some(n), false) => n,
             (None, _) => uuid::Uuid::now_v7().to_string(),
         };
         let (mut record, first) = self.new_record(&mut req, name);

@@ -236,13 +236,17 @@ pub(crate) async fn flow_of(
         return Ok(None);
     };
     if current.definition == record.definition {
-        return Ok(Some(current.flow));
+        return Ok(Some(current.flow.clone()));
     }
     let recompiled = inner
         .recompile
         .as_ref()
         .and_then(|f| (f.0)(&current.dialect, &current.key.name, &record.definition));
-    Ok(Some(recompiled.map(Arc::new).unwrap_or(current.flow)))
+    Ok(Some(
+        recompiled
+            .map(Arc::new)
+            .unwrap_or_else(|| current.flow.clone()),
+    ))
 }
 
 /// Carries one execution on from its committed history.

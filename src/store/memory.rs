@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
@@ -44,8 +44,10 @@ struct Finished {
 /// Everything in process memory.
 #[derive(Debug)]
 pub struct MemoryStore {
-    flows: DashMap<FlowKey, FlowRecord>,
-    flow_ids: DashMap<String, FlowKey>,
+    /// Flows by key, shared: a lookup (one per execution start) is an `Arc` clone.
+    flows: DashMap<FlowKey, Arc<FlowRecord>>,
+    /// The same flows by id, kept in step with `flows`.
+    flow_ids: DashMap<String, Arc<FlowRecord>>,
     /// Boxed: a map slot holds a pointer, not the whole entry, so the map's spare capacity
     /// costs little (DHAT: 936 bytes a slot unboxed).
     execs: DashMap<String, Box<ExecEntry>>,
@@ -152,7 +154,8 @@ impl Store for MemoryStore {
         match self.flows.entry(flow.key.clone()) {
             Entry::Occupied(_) => Err(StoreError::AlreadyExists(flow.key.to_string())),
             Entry::Vacant(v) => {
-                self.flow_ids.insert(flow.id.clone(), flow.key.clone());
+                let flow = Arc::new(flow);
+                self.flow_ids.insert(flow.id.clone(), flow.clone());
                 v.insert(flow);
                 Ok(())
             }
@@ -163,26 +166,23 @@ impl Store for MemoryStore {
         match self.flows.get_mut(&flow.key) {
             None => Err(StoreError::NotFound(flow.key.to_string())),
             Some(mut existing) => {
+                let flow = Arc::new(flow);
                 if existing.id != flow.id {
                     self.flow_ids.remove(&existing.id);
-                    self.flow_ids.insert(flow.id.clone(), flow.key.clone());
                 }
+                self.flow_ids.insert(flow.id.clone(), flow.clone());
                 *existing = flow;
                 Ok(())
             }
         }
     }
 
-    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         Ok(self.flows.get(key).map(|f| f.clone()))
     }
 
-    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
-        let key = match self.flow_ids.get(id) {
-            Some(k) => k.clone(),
-            None => return Ok(None),
-        };
-        Ok(self.flows.get(&key).map(|f| f.clone()))
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        Ok(self.flow_ids.get(id).map(|f| f.clone()))
     }
 
     async fn delete_flow(&self, key: &FlowKey) -> Result<bool, StoreError> {
@@ -206,7 +206,7 @@ impl Store for MemoryStore {
             .iter()
             .filter(|f| f.key.namespace == namespace)
             .filter(|f| after.is_none_or(|a| f.key.name.as_str() > a))
-            .map(|f| f.clone())
+            .map(|f| FlowRecord::clone(&f))
             .collect();
         all.sort_by(|a, b| a.key.name.cmp(&b.key.name));
         let more = all.len() > limit;

@@ -7,6 +7,8 @@ mod records;
 pub mod sqlite;
 pub mod tiered;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
@@ -83,10 +85,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_flow(&self, flow: FlowRecord) -> Result<(), StoreError>;
     /// Replaces an existing flow (same key); `NotFound` when absent.
     async fn replace_flow(&self, flow: FlowRecord) -> Result<(), StoreError>;
-    /// A flow by key.
-    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError>;
-    /// A flow by its id.
-    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError>;
+    /// A flow by key. Shared and read-only (every execution start looks its flow up, so a
+    /// store hands out the record it keeps rather than a copy); change it with
+    /// [`Store::replace_flow`].
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError>;
+    /// A flow by its id; shared like [`Store::get_flow`].
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError>;
     /// Removes a flow; returns whether it existed. Its executions become invisible.
     async fn delete_flow(&self, key: &FlowKey) -> Result<bool, StoreError>;
     /// Flows of a namespace in name order, starting after the name `after`.

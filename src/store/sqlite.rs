@@ -156,10 +156,11 @@ pub struct SqliteStore {
     thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
     /// Flows by key, filled on first read and kept in step with every write: this process is
-    /// the file's only writer, and every request looks its flow up.
-    flow_cache: dashmap::DashMap<FlowKey, FlowRecord, ahash::RandomState>,
-    /// Flow keys by flow id, for the cache.
-    flow_ids: dashmap::DashMap<String, FlowKey, ahash::RandomState>,
+    /// the file's only writer, and every request looks its flow up. Shared, so a lookup is an
+    /// `Arc` clone.
+    flow_cache: dashmap::DashMap<FlowKey, Arc<FlowRecord>, ahash::RandomState>,
+    /// The same cached flows by id.
+    flow_ids: dashmap::DashMap<String, Arc<FlowRecord>, ahash::RandomState>,
     /// The records of the executions running in this process, kept in step with every
     /// commit: a commit then serializes on the caller's thread and the writer only writes,
     /// and a running execution is described without a read.
@@ -599,11 +600,11 @@ impl SqliteStore {
         })
     }
 
-    fn cache_flow(&self, flow: &FlowRecord) {
+    fn cache_flow(&self, flow: &Arc<FlowRecord>) {
         if let Some(old) = self.flow_cache.insert(flow.key.clone(), flow.clone()) {
             self.flow_ids.remove(&old.id);
         }
-        self.flow_ids.insert(flow.id.clone(), flow.key.clone());
+        self.flow_ids.insert(flow.id.clone(), flow.clone());
     }
 
     fn forget_flow(&self, key: &FlowKey) {
@@ -831,7 +832,7 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
-        self.cache_flow(&flow);
+        self.cache_flow(&Arc::new(flow));
         Ok(())
     }
 
@@ -862,11 +863,11 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
-        self.cache_flow(&flow);
+        self.cache_flow(&Arc::new(flow));
         Ok(())
     }
 
-    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         if let Some(f) = self.flow_cache.get(key) {
             return Ok(Some(f.clone()));
         }
@@ -882,17 +883,16 @@ impl Store for SqliteStore {
                 .map_err(backend)
             })
             .await?;
-        let flow = row.map(flow_from_row).transpose()?;
+        let flow = row.map(flow_from_row).transpose()?.map(Arc::new);
         if let Some(f) = &flow {
             self.cache_flow(f);
         }
         Ok(flow)
     }
 
-    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
-        let cached = self.flow_ids.get(id).map(|k| k.clone());
-        if let Some(f) = cached.and_then(|k| self.flow_cache.get(&k).map(|f| f.clone())) {
-            return Ok(Some(f));
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        if let Some(f) = self.flow_ids.get(id) {
+            return Ok(Some(f.clone()));
         }
         let id = id.to_string();
         let row = self
@@ -906,7 +906,7 @@ impl Store for SqliteStore {
                 .map_err(backend)
             })
             .await?;
-        let flow = row.map(flow_from_row).transpose()?;
+        let flow = row.map(flow_from_row).transpose()?.map(Arc::new);
         if let Some(f) = &flow {
             self.cache_flow(f);
         }

@@ -54,10 +54,10 @@ impl Store for TieredStore {
     async fn replace_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
         self.durable.replace_flow(flow).await
     }
-    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         self.durable.get_flow(key).await
     }
-    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         self.durable.get_flow_by_id(id).await
     }
     async fn delete_flow(&self, key: &FlowKey) -> Result<bool, StoreError> {

@@ -56,7 +56,7 @@ fn with_registry(registry: FunctionRegistry, config: EngineConfig) -> TestEngine
 
 impl TestEngine {
     /// Compiles a canonical flow (JSON value) and deploys it.
-    pub async fn deploy(&self, flow: Value) -> FlowRecord {
+    pub async fn deploy(&self, flow: Value) -> Arc<FlowRecord> {
         let text = flow.to_string();
         let compiled = flowgate::canonical::compile(&text)
             .unwrap_or_else(|issues| panic!("flow does not compile: {issues:?}"));
@@ -71,7 +71,7 @@ impl TestEngine {
         text: &str,
         namespace: &str,
         dialect: &str,
-    ) -> FlowRecord {
+    ) -> Arc<FlowRecord> {
         let now = chrono::Utc::now();
         let rec = FlowRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -83,11 +83,11 @@ impl TestEngine {
             modified: now,
             metadata: Value::Null,
         };
-        self.engine.create_flow(rec).await.expect("create flow")
+        Arc::new(self.engine.create_flow(rec).await.expect("create flow"))
     }
 
     /// Runs an execution to its end.
-    pub async fn run(&self, flow: &FlowRecord, input: Value) -> ExecutionRecord {
+    pub async fn run(&self, flow: &Arc<FlowRecord>, input: Value) -> ExecutionRecord {
         self.engine
             .start_sync(request(flow, None, input), true)
             .await
@@ -132,7 +132,7 @@ impl TestEngine {
 }
 
 /// A start request.
-pub fn request(flow: &FlowRecord, name: Option<&str>, input: Value) -> StartRequest {
+pub fn request(flow: &Arc<FlowRecord>, name: Option<&str>, input: Value) -> StartRequest {
     StartRequest {
         flow: flow.clone(),
         name: name.map(str::to_string),

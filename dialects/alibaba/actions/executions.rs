@@ -1,6 +1,7 @@
 //! Execution actions: StartExecution, StartSyncExecution, StopExecution, DescribeExecution,
 //! ListExecutions, GetExecutionHistory.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -15,7 +16,7 @@ use crate::model::time::now;
 use crate::model::{ApiError, ExecutionMode, ExecutionRecord, ExecutionStatus};
 use crate::store::{ExecutionFilter, FlowRecord};
 
-async fn flow(ctx: &Ctx<'_>) -> Result<FlowRecord, ApiError> {
+async fn flow(ctx: &Ctx<'_>) -> Result<Arc<FlowRecord>, ApiError> {
     let name = ctx.params.required("FlowName")?;
     ctx.app.engine.flow(&flow_key(ctx, name)).await
 }
@@ -26,7 +27,7 @@ async fn execution(ctx: &Ctx<'_>, flow: &FlowRecord) -> Result<ExecutionRecord, 
 }
 
 /// The start request common to both kinds of start.
-fn request(ctx: &Ctx<'_>, flow: FlowRecord) -> Result<StartRequest, ApiError> {
+fn request(ctx: &Ctx<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, ApiError> {
     let p = ctx.params;
     let name = p.optional("ExecutionName");
     if let Some(n) = name {

@@ -91,7 +91,8 @@ pub async fn describe(ctx: &Ctx<'_>) -> ActionResult {
 pub async fn update(ctx: &Ctx<'_>) -> ActionResult {
     let p = ctx.params;
     let name = p.required("Name")?;
-    let mut rec = ctx.app.engine.flow(&flow_key(ctx, name)).await?;
+    // The store's record is shared and read-only: change a copy, then replace it.
+    let mut rec = Arc::unwrap_or_clone(ctx.app.engine.flow(&flow_key(ctx, name)).await?);
     if let Some(t) = p.optional("Type") {
         flow_type(Some(t))?;
     }

@@ -2,6 +2,7 @@
 //! ListSchedules, and the firing of enabled schedules (6-field cron, seconds first).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -16,7 +17,7 @@ use crate::model::{ApiError, ExecutionMode, ResourceKind};
 use crate::server::AppState;
 use crate::store::{FlowRecord, PutMode, StoreError};
 
-async fn flow(ctx: &Ctx<'_>) -> Result<FlowRecord, ApiError> {
+async fn flow(ctx: &Ctx<'_>) -> Result<Arc<FlowRecord>, ApiError> {
     let name = ctx.params.required("FlowName")?;
     ctx.app.engine.flow(&flow_key(ctx, name)).await
 }

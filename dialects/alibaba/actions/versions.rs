@@ -1,6 +1,8 @@
 //! Versions and aliases: PublishFlowVersion, ListFlowVersions, DeleteFlowVersion,
 //! CreateFlowAlias, UpdateFlowAlias, DescribeFlowAlias, ListFlowAliases, DeleteFlowAlias.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::params::invalid;
@@ -14,7 +16,7 @@ use crate::model::time::now;
 use crate::model::{ApiError, ResourceKind};
 use crate::store::{FlowRecord, PutMode};
 
-async fn flow(ctx: &Ctx<'_>) -> Result<FlowRecord, ApiError> {
+async fn flow(ctx: &Ctx<'_>) -> Result<Arc<FlowRecord>, ApiError> {
     let name = ctx.params.required("FlowName")?;
     ctx.app.engine.flow(&flow_key(ctx, name)).await
 }

@@ -2,6 +2,7 @@
 //! terminate, retry, callback.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -17,7 +18,7 @@ use crate::model::{ApiError, EventKind, ExecutionMode, ExecutionRecord, Executio
 use crate::store::FlowRecord;
 
 /// The `FlowExecuteBody` of a start: `input` (an object) and optional `headers`.
-fn start_request(r: &Req<'_>, flow: FlowRecord) -> Result<StartRequest, VendorError> {
+fn start_request(r: &Req<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, VendorError> {
     let mut body = r.json()?;
     // The body is ours: its fields move into the request rather than being copied.
     let mut fields = body.as_object_mut();
@@ -76,18 +77,16 @@ pub async fn start(r: &Req<'_>, id: &str) -> Reply {
 /// `SyncExecuteResponse`. EXPRESS flows only; a failed run is `status: fail` with `errors[]`
 /// in a 200 answer. The answer comes back as JSON text (it is on the hot path).
 pub async fn start_sync(r: &Req<'_>, id: &str) -> Result<(StatusCode, Vec<u8>), VendorError> {
-    let mut flow = workflow(r, id).await?;
+    let flow = workflow(r, id).await?;
     if flow.flow.mode != ExecutionMode::Express {
         return Err(VendorError::invalid(format!(
             "Invalid parameters: synchronous execution is only supported for EXPRESS workflows; workflow {} is NORMAL, start it with POST .../executions.",
             flow.key.name
         )));
     }
-    // The engine never reads a flow's dialect metadata (here the whole workflow document);
-    // it stays here for the error details instead of being copied with the record.
-    let metadata = std::mem::take(&mut flow.metadata);
-    let compiled = flow.flow.clone();
-    let req = start_request(r, flow)?;
+    // The record is shared: the request takes a reference, and the workflow document (the
+    // record's metadata) stays readable here for the error details.
+    let req = start_request(r, flow.clone())?;
     let rec = r.app.engine.start_sync(req, false).await.map_err(api)?;
     // Written straight into the body, members in the order the answer always had:
     // execution_id, status, begin_time, end_time, then output and errors once it ended.
@@ -110,7 +109,7 @@ pub async fn start_sync(r: &Req<'_>, id: &str) -> Result<(StatusCode, Vec<u8>), 
         ExecutionStatus::Starting | ExecutionStatus::Running => {}
         ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Stopped => {
             body.value("output", &json!({}));
-            let errors = node_errors(r, &metadata, &compiled, &rec).await?;
+            let errors = node_errors(r, &flow.metadata, &flow.flow, &rec).await?;
             body.value("errors", &Value::Array(errors));
         }
     }

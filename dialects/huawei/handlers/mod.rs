@@ -6,12 +6,15 @@ pub mod iam;
 pub mod metrics;
 pub mod workflows;
 
+use std::sync::Arc;
+
 use super::errors::VendorError;
 use super::rest::{api, Req};
 use crate::store::FlowRecord;
 
-/// A workflow of the request's project by id (`FGS.5002` otherwise).
-pub async fn workflow(r: &Req<'_>, id: &str) -> Result<FlowRecord, VendorError> {
+/// A workflow of the request's project by id (`FGS.5002` otherwise): the store's shared,
+/// read-only record.
+pub async fn workflow(r: &Req<'_>, id: &str) -> Result<Arc<FlowRecord>, VendorError> {
     let found = r.app.engine.store().get_flow_by_id(id).await.map_err(|e| {
         api(crate::model::ApiError::Internal {
             message: e.to_string(),

@@ -115,7 +115,7 @@ pub async fn update(r: &Req<'_>, id: &str) -> Reply {
             old.key.name, rec.key.name
         )));
     }
-    rec.id = old.id;
+    rec.id = old.id.clone();
     rec.created = old.created;
     let rec = r.app.engine.replace_flow(rec).await.map_err(api)?;
     Ok((StatusCode::OK, Some(wire::simple_info(&rec))))

@@ -117,20 +117,20 @@ pub(super) async fn replace(store: &PostgresStore, flow: FlowRecord) -> Result<(
 pub(super) async fn get(
     store: &PostgresStore,
     key: &FlowKey,
-) -> Result<Option<FlowRecord>, StoreError> {
+) -> Result<Option<Arc<FlowRecord>>, StoreError> {
     let mut conn = store.pool.get().await?;
     let row = conn.query_opt(BY_KEY, &[&key.namespace, &key.name]).await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.as_ref().map(from_row).transpose()?.map(Arc::new))
 }
 
 /// See [`crate::store::Store::get_flow_by_id`].
 pub(super) async fn get_by_id(
     store: &PostgresStore,
     id: &str,
-) -> Result<Option<FlowRecord>, StoreError> {
+) -> Result<Option<Arc<FlowRecord>>, StoreError> {
     let mut conn = store.pool.get().await?;
     let row = conn.query_opt(BY_ID, &[&id]).await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.as_ref().map(from_row).transpose()?.map(Arc::new))
 }
 
 /// See [`crate::store::Store::delete_flow`].

@@ -64,6 +64,7 @@ mod schema;
 mod timers;
 mod tokens;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -238,11 +239,11 @@ impl Store for PostgresStore {
         flows::replace(self, flow).await
     }
 
-    async fn get_flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         flows::get(self, key).await
     }
 
-    async fn get_flow_by_id(&self, id: &str) -> Result<Option<FlowRecord>, StoreError> {
+    async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         flows::get_by_id(self, id).await
     }
 
