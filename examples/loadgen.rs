@@ -19,7 +19,16 @@
 //! (`--scenario none --scale` runs only those; `--sync-count 0` or `--waiting 0` skips one).
 //! Options: `--concurrency N`, `--duration S` or `--count N` (requests per scenario, for
 //! profiling under callgrind), `--scenario NAME`, `--auth verify|off`, `--flowgate PATH`,
-//! `--baseline PATH`. Only loopback is used; every loop is bounded by a duration or a count.
+//! `--baseline PATH`, `--presign N`. Only loopback is used; every loop is bounded by a
+//! duration or a count.
+//!
+//! `--presign N` signs up to N requests of scenarios 1 and 2 before their clock starts (each
+//! with its own nonce and a fresh timestamp, exactly as they would be signed on the fly) and
+//! sends those, signing more on the fly only if they run out. Client and server share the 2
+//! cores, and signing (HMAC, a nonce, percent-encoding) costs this client ~7 µs a request
+//! that a baseline request does not: pre-signed, the client does the same work per request
+//! in every scenario, so the ratio to the baseline measures the servers. Both modes are
+//! reported in BENCHMARKS.md.
 //!
 //! ```text
 //! cargo build --release --bin flowgate --example baseline_server --example loadgen
@@ -70,6 +79,7 @@ struct Args {
     auth: String,
     flowgate: String,
     baseline: String,
+    presign: usize,
 }
 
 fn args() -> Args {
@@ -102,6 +112,7 @@ fn args() -> Args {
         flowgate: get("--flowgate").unwrap_or_else(|| "target/release/flowgate".into()),
         baseline: get("--baseline")
             .unwrap_or_else(|| "target/release/examples/baseline_server".into()),
+        presign: get("--presign").and_then(|v| v.parse().ok()).unwrap_or(0),
     }
 }
 
@@ -478,6 +489,38 @@ where
     }
 }
 
+type SignedRequest = Request<Full<axum::body::Bytes>>;
+
+/// Requests signed before a scenario's clock starts (`--presign`), handed out once each;
+/// `build(i)` signs request `i` on the fly when they run out (or when none were made).
+struct Presigned<B> {
+    pool: std::sync::Mutex<Vec<SignedRequest>>,
+    build: B,
+}
+
+impl<B: Fn(u64) -> SignedRequest> Presigned<B> {
+    fn new(n: usize, build: B) -> Arc<Self> {
+        let started = Instant::now();
+        // Popped from the end: build it in reverse so requests go out in index order.
+        let pool: Vec<SignedRequest> = (0..n as u64).rev().map(&build).collect();
+        if n > 0 {
+            println!(
+                "  ({n} requests signed ahead in {:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Arc::new(Presigned {
+            pool: std::sync::Mutex::new(pool),
+            build,
+        })
+    }
+
+    fn take(&self, i: u64) -> SignedRequest {
+        let ready = self.pool.lock().expect("pool lock").pop();
+        ready.unwrap_or_else(|| (self.build)(i))
+    }
+}
+
 fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -513,16 +556,20 @@ fn main() {
                 }
             }).await);
         }
+        let presign = a.count.map_or(a.presign, |n| (n as usize).min(a.presign));
         if want("alibaba-sync") {
             let cl = c.clone();
+            let requests = Presigned::new(presign, move |i| {
+                alibaba(port, Method::POST, "StartSyncExecution", &[
+                    ("FlowName", "bench_sync".into()),
+                    ("ExecutionName", "run".into()),
+                    ("Input", format!("{{\"i\":{i}}}")),
+                ])
+            });
             reports.push(run("1 alibaba StartSyncExecution (Express, 3 Pass)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
                 let cl = cl.clone();
+                let req = requests.take(i);
                 async move {
-                    let req = alibaba(port, Method::POST, "StartSyncExecution", &[
-                        ("FlowName", "bench_sync".into()),
-                        ("ExecutionName", "run".into()),
-                        ("Input", format!("{{\"i\":{i}}}")),
-                    ]);
                     matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded")
                 }
             }).await);
@@ -530,11 +577,13 @@ fn main() {
         if want("huawei-sync") {
             let cl = c.clone();
             let path = format!("/v2/{PROJECT}/fgs/workflows/{wf}/sync-executions");
+            let requests = Presigned::new(presign, move |i| {
+                huawei(port, Method::POST, &path, Some(&json!({"input": {"i": i}})))
+            });
             reports.push(run("2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
                 let cl = cl.clone();
-                let path = path.clone();
+                let req = requests.take(i);
                 async move {
-                    let req = huawei(port, Method::POST, &path, Some(&json!({"input": {"i": i}})));
                     matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "success")
                 }
             }).await);
@@ -570,7 +619,8 @@ fn main() {
             }).await);
         }
         let base = reports.iter().find(|r| r.name.starts_with("baseline")).map(|r| r.rate);
-        println!("\nconcurrency {}, {:.0} s per scenario, auth {}, memory store", a.concurrency, a.duration.as_secs_f64(), a.auth);
+        let signing = if a.presign > 0 { format!("scenarios 1-2 pre-signed (up to {} each)", a.presign) } else { "signed on the fly".to_string() };
+        println!("\nconcurrency {}, {:.0} s per scenario, auth {}, memory store, {signing}", a.concurrency, a.duration.as_secs_f64(), a.auth);
         println!("{:<72} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9}", "scenario", "requests", "errors", "per s", "p50 ms", "p99 ms", "max ms", "vs base");
         for r in &reports {
             let ratio = base.map(|b| format!("{:.0}%", r.rate / b * 100.0)).unwrap_or_default();
