@@ -24,28 +24,37 @@ pub(crate) async fn run<'a>(
     cause: &mut u64,
     cancel: &'a CancellationToken,
 ) -> Result<KindOutcome<'a>, Interrupt> {
-    if let Some(until) = ctx.resume.as_ref().and_then(|p| p.take_wait(&state.label)) {
-        // A resumed Wait keeps its deadline; one that passed while the gateway was down
-        // fires at once.
-        let real = (until - Utc::now()).to_std().unwrap_or_default();
-        let scale = ctx.engine.config.time_scale;
-        let seconds = if scale > 0.0 {
-            real.as_secs_f64() / scale
-        } else {
-            0.0
-        };
-        let first = info.retry_count == 0;
-        return wait_until(
-            ctx,
-            state,
-            input,
-            (seconds, until, real),
-            first,
-            cause,
-            cancel,
-        )
-        .await;
-    }
+    let timing = match ctx.resume.as_ref().and_then(|p| p.take_wait(&state.label)) {
+        Some(until) => resumed(ctx, until),
+        None => fresh(ctx, spec, input, frame, info)?,
+    };
+    let first_attempt = info.retry_count == 0;
+    wait_until(ctx, state, input, timing, first_attempt, cause, cancel).await
+}
+
+/// A Wait's length in flow seconds, its deadline and its real (scaled) length.
+type Timing = (f64, DateTime<Utc>, std::time::Duration);
+
+/// A resumed Wait keeps its deadline; one that passed while the gateway was down fires at once.
+fn resumed(ctx: &ExecCtx, until: DateTime<Utc>) -> Timing {
+    let real = (until - Utc::now()).to_std().unwrap_or_default();
+    let scale = ctx.engine.config.time_scale;
+    let seconds = if scale > 0.0 {
+        real.as_secs_f64() / scale
+    } else {
+        0.0
+    };
+    (seconds, until, real)
+}
+
+/// A Wait starting now: by its duration (fixed or an expression) or until a timestamp.
+fn fresh(
+    ctx: &ExecCtx,
+    spec: &WaitSpec,
+    input: &Value,
+    frame: Frame<'_>,
+    info: &StateInfo<'_>,
+) -> Result<Timing, Interrupt> {
     let until_text = match (&spec.until, &spec.until_expr) {
         (Some(s), _) => Some(s.clone()),
         (None, Some(e)) => match eval_expr(ctx, e, frame.vars(ctx, input), Some(info))? {
@@ -76,17 +85,7 @@ pub(crate) async fn run<'a>(
     }
     let real = clock::scaled(seconds, ctx.engine.config.time_scale);
     let until = Utc::now() + chrono::Duration::from_std(real).unwrap_or(chrono::Duration::MAX);
-    let first = info.retry_count == 0;
-    wait_until(
-        ctx,
-        state,
-        input,
-        (seconds, until, real),
-        first,
-        cause,
-        cancel,
-    )
-    .await
+    Ok((seconds, until, real))
 }
 
 /// Records the Wait (its flow-time seconds and deadline), sleeps `real` and records its end.
@@ -96,7 +95,7 @@ async fn wait_until<'a>(
     ctx: &'a ExecCtx,
     state: &'a State,
     input: &Arc<Value>,
-    (seconds, until, real): (f64, DateTime<Utc>, std::time::Duration),
+    (seconds, until, real): Timing,
     first_attempt: bool,
     cause: &mut u64,
     cancel: &'a CancellationToken,
