@@ -197,11 +197,18 @@ async fn a_sync_start_answers_after_its_parked_wait() {
     let mut flow = wait_flow("x", 0.3);
     flow["mode"] = json!("Express");
     let flow = t.deploy(flow).await;
-    let rec = t
-        .engine
-        .start_sync(request(&flow, Some("sync"), json!({"n": 3})), true)
-        .await
-        .unwrap();
+    let engine = t.engine.clone();
+    let sync = tokio::spawn(async move {
+        engine
+            .start_sync(request(&flow, Some("sync"), json!({"n": 3})), true)
+            .await
+    });
+    wait_until_parked(&t, 1).await;
+    assert!(
+        !sync.is_finished(),
+        "the sync start waits while its execution is parked"
+    );
+    let rec = sync.await.unwrap().unwrap();
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec)["done"]["n"], json!(3));
 }
@@ -270,4 +277,33 @@ async fn deleting_the_flow_stops_its_parked_executions() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(t.store.timers_len(), 0);
+}
+
+#[tokio::test]
+async fn a_sync_start_whose_caller_goes_away_still_runs_to_its_end() {
+    // Not parked (the threshold is never reached): the run is on the caller's task, and
+    // dropping that task must hand the rest of the run to a task of its own.
+    let t = parking(1e9);
+    let mut flow = wait_flow("gone", 0.3);
+    flow["mode"] = json!("Express");
+    let flow = t.deploy(flow).await;
+    let engine = t.engine.clone();
+    let request_flow = flow.clone();
+    let caller = tokio::spawn(async move {
+        engine
+            .start_sync(request(&request_flow, Some("left"), json!({"n": 5})), false)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    let rec = t.engine.find_execution(&flow, "left").await.unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Running, "it was mid-Wait");
+    let rec = t
+        .engine
+        .wait_execution(&rec.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(output(&rec)["done"]["n"], json!(5));
 }
