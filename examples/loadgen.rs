@@ -641,29 +641,47 @@ fn main() {
 /// Runs `StartSyncExecution` of the bench flow for sequence numbers `from..to` from
 /// `concurrency` workers; the number that did not succeed.
 async fn sync_batch(c: &HttpClient, port: u16, concurrency: usize, from: u64, to: u64) -> u64 {
+    numbered_batch(c, concurrency, from, to, move |cl, i| async move {
+        let req = alibaba(
+            port,
+            Method::POST,
+            "StartSyncExecution",
+            &[
+                ("FlowName", "bench_sync".into()),
+                ("Input", format!("{{\"i\":{i}}}")),
+            ],
+        );
+        matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded")
+    })
+    .await
+}
+
+/// Calls `one(client, i)` for every `i` in `from..to`, spread over `concurrency` workers that
+/// each take the next number; the number of calls that returned `false`.
+async fn numbered_batch<F, Fut>(
+    c: &HttpClient,
+    concurrency: usize,
+    from: u64,
+    to: u64,
+    one: F,
+) -> u64
+where
+    F: Fn(HttpClient, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
     let counter = Arc::new(AtomicU64::new(from));
     let failed = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let cl = c.clone();
-        let counter = counter.clone();
-        let failed = failed.clone();
+        let (cl, one, counter, failed) = (c.clone(), one.clone(), counter.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             loop {
                 let i = counter.fetch_add(1, Ordering::Relaxed);
                 if i >= to {
                     break;
                 }
-                let req = alibaba(
-                    port,
-                    Method::POST,
-                    "StartSyncExecution",
-                    &[
-                        ("FlowName", "bench_sync".into()),
-                        ("Input", format!("{{\"i\":{i}}}")),
-                    ],
-                );
-                if !matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded") {
+                if !one(cl.clone(), i).await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -752,39 +770,21 @@ async fn scale(a: &Args, c: &HttpClient) {
         .unwrap();
         assert_eq!(s, 200, "{v}");
         let idle = common::rss_mib(fg.child.id());
-        let counter = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
         let total = a.waiting;
         let started = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..a.concurrency {
-            let cl = c.clone();
-            let counter = counter.clone();
-            let failed = failed.clone();
-            workers.push(tokio::spawn(async move {
-                loop {
-                    let i = counter.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
-                    }
-                    let req = alibaba(
-                        port,
-                        Method::POST,
-                        "StartExecution",
-                        &[
-                            ("FlowName", "parked".into()),
-                            ("ExecutionName", format!("p{i}")),
-                        ],
-                    );
-                    if !matches!(send_status(&cl, req).await, Ok((200, _))) {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }));
-        }
-        for w in workers {
-            let _ = w.await;
-        }
+        let failed = numbered_batch(c, a.concurrency, 0, total, move |cl, i| async move {
+            let req = alibaba(
+                port,
+                Method::POST,
+                "StartExecution",
+                &[
+                    ("FlowName", "parked".into()),
+                    ("ExecutionName", format!("p{i}")),
+                ],
+            );
+            matches!(send_status(&cl, req).await, Ok((200, _)))
+        })
+        .await;
         let elapsed = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let parked = common::rss_mib(fg.child.id());
@@ -792,7 +792,7 @@ async fn scale(a: &Args, c: &HttpClient) {
             "scale: {total} Standard executions waiting at once (auth {}; started in {elapsed:.0} s, {} failed): \
              RSS {parked:.1} MiB (idle {idle:.1} MiB, {:.0} bytes per waiting execution)",
             a.auth,
-            failed.load(Ordering::Relaxed),
+            failed,
             (parked - idle) * 1048576.0 / total as f64
         );
     }
