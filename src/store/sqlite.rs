@@ -531,6 +531,19 @@ pub(crate) fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
     }
 }
 
+/// The insertion sequence number a listing continues after (`None`: from the start); a
+/// cursor that is not one is `NotFound`, as in the memory store.
+pub(crate) fn sequence_cursor(after: Option<&str>) -> Result<i64, StoreError> {
+    match after {
+        None => Ok(0),
+        Some(c) => c
+            .parse::<u64>()
+            .ok()
+            .and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(|| StoreError::NotFound(c.to_string())),
+    }
+}
+
 pub(crate) fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit)
         .unwrap_or(i64::MAX - 1)
@@ -1137,14 +1150,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<ExecutionRecord>, StoreError> {
-        let after_seq: i64 = match after {
-            None => 0,
-            Some(c) => c
-                .parse::<u64>()
-                .ok()
-                .and_then(|v| i64::try_from(v).ok())
-                .ok_or_else(|| StoreError::NotFound(c.to_string()))?,
-        };
+        let after_seq = sequence_cursor(after)?;
         let flow_id = flow_id.to_string();
         let filter = filter.clone();
         let status = filter.status.map(status_name).transpose()?;

@@ -4,7 +4,9 @@ use super::leases::micros;
 use super::pool::col;
 use super::PostgresStore;
 use crate::model::{Event, ExecutionRecord};
-use crate::store::sqlite::{apply_update, from_json, limit_i64, status_name, time_key, to_json};
+use crate::store::sqlite::{
+    apply_update, from_json, limit_i64, sequence_cursor, status_name, time_key, to_json,
+};
 use crate::store::{ExecutionFilter, ExecutionUpdate, InsertOutcome, Page, StoreError};
 
 /// Inserts an execution (`$7` owner, or NULL; lease `$8` µs) and its first event (`$9` id,
@@ -280,14 +282,7 @@ pub(super) async fn list(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Page<ExecutionRecord>, StoreError> {
-    let after_seq: i64 = match after {
-        None => 0,
-        Some(c) => c
-            .parse::<u64>()
-            .ok()
-            .and_then(|v| i64::try_from(v).ok())
-            .ok_or_else(|| StoreError::NotFound(c.to_string()))?,
-    };
+    let after_seq = sequence_cursor(after)?;
     let status = filter.status.map(status_name).transpose()?;
     let mut conn = store.pool.get().await?;
     let rows = conn
