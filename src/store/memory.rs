@@ -209,14 +209,7 @@ impl Store for MemoryStore {
             .map(|f| FlowRecord::clone(&f))
             .collect();
         all.sort_by(|a, b| a.key.name.cmp(&b.key.name));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let next = if more {
-            all.last().map(|f| f.key.name.clone())
-        } else {
-            None
-        };
-        Ok(Page { items: all, next })
+        Page::from_overfetch(all, limit, Ok, |f| f.key.name.clone())
     }
 
     async fn insert_execution(

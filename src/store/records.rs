@@ -68,6 +68,27 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from a listing asked for one row more than `limit` (the extra row only tells
+    /// that there is a next page): keeps `limit` rows, converts them, and takes the next
+    /// page's cursor from the last one kept.
+    pub fn from_overfetch<R, E>(
+        mut rows: Vec<R>,
+        limit: usize,
+        convert: impl FnMut(R) -> Result<T, E>,
+        cursor: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, E> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let items = rows
+            .into_iter()
+            .map(convert)
+            .collect::<Result<Vec<T>, E>>()?;
+        let next = if more { items.last().map(cursor) } else { None };
+        Ok(Page { items, next })
+    }
+}
+
 /// Filters of an execution listing.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {

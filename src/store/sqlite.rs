@@ -951,7 +951,7 @@ impl Store for SqliteStore {
     ) -> Result<Page<FlowRecord>, StoreError> {
         let namespace = namespace.to_string();
         let after = after.map(str::to_string);
-        let mut rows = self
+        let rows = self
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
@@ -968,18 +968,7 @@ impl Store for SqliteStore {
                 Ok(rows)
             })
             .await?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let items = rows
-            .into_iter()
-            .map(flow_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if more {
-            items.last().map(|f| f.key.name.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Page::from_overfetch(rows, limit, flow_from_row, |f| f.key.name.clone())
     }
 
     async fn insert_execution(
@@ -1103,7 +1092,7 @@ impl Store for SqliteStore {
     ) -> Result<Page<Event>, StoreError> {
         let id = execution_id.to_string();
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let mut rows: Vec<Event> = self
+        let rows: Vec<Event> = self
             .read(move |conn| {
                 let exists: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)")
@@ -1132,15 +1121,7 @@ impl Store for SqliteStore {
                 Ok(events)
             })
             .await?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let items = rows;
-        let next = if more {
-            items.last().map(|e| e.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Page::from_overfetch(rows, limit, Ok::<Event, StoreError>, |e| e.id.to_string())
     }
 
     async fn list_executions(

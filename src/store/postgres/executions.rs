@@ -258,19 +258,13 @@ pub(super) async fn history(
     if !col::<bool>(&row, 0)? {
         return Err(StoreError::NotFound(id.to_string()));
     }
-    let mut bodies: Vec<String> = col(&row, 1)?;
-    let more = bodies.len() > limit;
-    bodies.truncate(limit);
-    let items = bodies
-        .iter()
-        .map(|t| from_json::<Event>(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = if more {
-        items.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    let bodies: Vec<String> = col(&row, 1)?;
+    Page::from_overfetch(
+        bodies,
+        limit,
+        |t| from_json::<Event>(&t),
+        |e| e.id.to_string(),
+    )
 }
 
 /// See [`crate::store::Store::list_executions`]: start (insertion) order, the cursor being

@@ -150,16 +150,5 @@ pub(super) async fn list(
     let rows = conn
         .query(LIST, &[&namespace, &after, &limit_i64(limit)])
         .await?;
-    let more = rows.len() > limit;
-    let items = rows
-        .iter()
-        .take(limit)
-        .map(from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = if more {
-        items.last().map(|f| f.key.name.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Page::from_overfetch(rows, limit, |r| from_row(&r), |f| f.key.name.clone())
 }

@@ -80,16 +80,10 @@ pub(super) async fn list(
     let rows = conn
         .query(LIST, &[&kind, &prefix, &after, &limit_i64(limit)])
         .await?;
-    let more = rows.len() > limit;
-    let items = rows
-        .iter()
-        .take(limit)
-        .map(|r| Ok((col::<String>(r, 0)?, from_json(col(r, 1)?)?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let next = if more {
-        items.last().map(|(k, _)| k.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Page::from_overfetch(
+        rows,
+        limit,
+        |r| Ok::<_, StoreError>((col::<String>(&r, 0)?, from_json(col(&r, 1)?)?)),
+        |(k, _)| k.clone(),
+    )
 }
