@@ -303,10 +303,11 @@ fn huawei(
     req
 }
 
-async fn send(
+/// Sends a request; the HTTP status and the whole answer body.
+async fn send_raw(
     client: &HttpClient,
     req: Request<Full<axum::body::Bytes>>,
-) -> Result<(u16, Value), String> {
+) -> Result<(u16, axum::body::Bytes), String> {
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let bytes = resp
@@ -315,8 +316,19 @@ async fn send(
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok((status, v))
+    Ok((status, bytes))
+}
+
+/// Sends a request; the HTTP status and the answer as JSON (`null` when it is not).
+async fn send(
+    client: &HttpClient,
+    req: Request<Full<axum::body::Bytes>>,
+) -> Result<(u16, Value), String> {
+    let (status, bytes) = send_raw(client, req).await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// The status field of an answer (`Status` in fnf's, `status` in FunctionGraph's), read
@@ -335,14 +347,7 @@ async fn send_status(
     client: &HttpClient,
     req: Request<Full<axum::body::Bytes>>,
 ) -> Result<(u16, Option<String>), String> {
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+    let (status, bytes) = send_raw(client, req).await?;
     let field = serde_json::from_slice::<Answer<'_>>(&bytes)
         .ok()
         .and_then(|a| a.upper.or(a.lower))
