@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flowgate::alloc::Allocator = flowgate::alloc::Allocator;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use flowgate::config::{AuthMode, Config, StoreConfig, StoreKind};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flowgate::alloc::Allocator = flowgate::alloc::Allocator;
 
 const DEFINITION: &str =
     "Type: StateMachine\nSpecVersion: v1\nName: bench\nStartAt: A\nStates:\n  \

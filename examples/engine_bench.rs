@@ -21,10 +21,10 @@ use flowgate::store::memory::{MemoryStore, Retention};
 use flowgate::store::FlowRecord;
 use serde_json::json;
 
-/// mimalloc: the engine allocates many small JSON values; glibc malloc spent ~45% of the
-/// benchmark's time in malloc/free (perf), mimalloc far less.
+/// mimalloc (see `flowgate::alloc`): the engine allocates many small JSON values; glibc malloc
+/// spent ~45% of the benchmark's time in malloc/free (perf), mimalloc far less.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flowgate::alloc::Allocator = flowgate::alloc::Allocator;
 
 const FLOW: &str = r#"{"name": "bench", "mode": "Express", "root": {"start_at": "A", "states": [
     {"name": "A", "type": "pass", "next": "B"},

@@ -60,7 +60,7 @@ mod bytes_body {
 /// The client runs on the same 2 cores as the servers it measures, so it uses the allocator
 /// they use (glibc malloc would make every scenario's client side needlessly heavier).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flowgate::alloc::Allocator = flowgate::alloc::Allocator;
 
 const AK: &str = "testAccessKeyId";
 const SK: &str = "testAccessKeySecret";

@@ -12,8 +12,10 @@
 //! - [`ratelimit`]: configured API rate limits (token buckets), off by default;
 //! - [`deploy`]: deploys the flow files of the configured flows directory at start;
 //! - [`server`]: the axum app every dialect mounts its routes on;
-//! - [`yaml`]: the one module that parses YAML.
+//! - [`yaml`]: the one module that parses YAML;
+//! - [`alloc`]: the global allocator of the binary and its benchmarks (mimalloc).
 
+pub mod alloc;
 pub mod canonical;
 pub mod config;
 pub mod deploy;

@@ -37,10 +37,10 @@ enum Command {
     },
 }
 
-/// mimalloc: the engine allocates many small JSON values; glibc malloc spent ~45% of the
-/// benchmark's time in malloc/free (perf), mimalloc far less.
+/// mimalloc (see `flowgate::alloc`): the engine allocates many small JSON values; glibc malloc
+/// spent ~45% of the benchmark's time in malloc/free (perf), mimalloc far less.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: flowgate::alloc::Allocator = flowgate::alloc::Allocator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
