@@ -19,15 +19,17 @@ use flowgate::invoke::{FunctionRegistry, Invocation, InvokeError, Invoker};
 use flowgate::model::ExecutionStatus;
 use support::{engine, fast_config, output, request};
 
-fn invocation(event: Value, attempt: u32) -> Invocation {
+/// A call with `event` (leaked: an invocation borrows its event, and these tests build a
+/// few).
+fn invocation(event: Value, attempt: u32) -> Invocation<'static> {
     Invocation {
-        resource: "acs:fc:::services/demo/functions/fn".to_string(),
-        event,
+        resource: "acs:fc:::services/demo/functions/fn",
+        event: Box::leak(Box::new(event)),
         attempt,
-        execution_id: "exec-123".to_string(),
-        execution_name: "my-execution".to_string(),
-        flow_name: "trip".to_string(),
-        state_name: "BookFlight".to_string(),
+        execution_id: "exec-123",
+        execution_name: "my-execution",
+        flow_name: "trip",
+        state_name: "BookFlight",
         task_token: None,
         timeout: None,
     }
@@ -139,7 +141,7 @@ printf '{"event": %s, "id": "%s", "name": "%s", "flow": "%s", "state": "%s", "at
         })
     );
     let mut call = invocation(json!({}), 0);
-    call.task_token = Some("tok-1".to_string());
+    call.task_token = Some("tok-1");
     let got = inv.invoke(&call).await.unwrap();
     assert_eq!(got["token"], json!("tok-1"));
     assert_eq!(got["event"], json!({}));

@@ -389,7 +389,7 @@ struct Gauge {
 
 #[async_trait]
 impl Invoker for Gauge {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -980,7 +980,7 @@ struct FailsOnce {
 
 #[async_trait]
 impl Invoker for FailsOnce {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             return Err(InvokeError::Function {
                 error_type: "Flaky".into(),

@@ -18,15 +18,17 @@ use flowgate::invoke::http::HttpInvoker;
 use flowgate::invoke::mock::{parse_attempts, AttemptSpec, MockInvoker};
 use flowgate::invoke::{FunctionBinding, FunctionRegistry, Invocation, InvokeError, Invoker};
 
-fn invocation(resource: &str, event: Value, attempt: u32) -> Invocation {
+/// A call of `resource` with `event` (leaked: an invocation borrows its event, and these
+/// tests build a few dozen).
+fn invocation(resource: &str, event: Value, attempt: u32) -> Invocation<'_> {
     Invocation {
-        resource: resource.to_string(),
-        event,
+        resource,
+        event: Box::leak(Box::new(event)),
         attempt,
-        execution_id: "exec-123".to_string(),
-        execution_name: "my-execution".to_string(),
-        flow_name: "trip".to_string(),
-        state_name: "BookFlight".to_string(),
+        execution_id: "exec-123",
+        execution_name: "my-execution",
+        flow_name: "trip",
+        state_name: "BookFlight",
         task_token: None,
         timeout: None,
     }
@@ -165,7 +167,7 @@ async fn http_forwards_context_headers() {
         .with_header("x-flowgate-flow", "configured-value-is-overridden")
         .unwrap();
     let mut call = invocation("f", json!({}), 2);
-    call.task_token = Some("tok-42".to_string());
+    call.task_token = Some("tok-42");
     let got = inv.invoke(&call).await.unwrap();
     assert_eq!(
         got,

@@ -210,14 +210,15 @@ async fn http_request_failures() {
 #[tokio::test]
 async fn http_request_times_out() {
     let (addr, _) = start_server().await;
+    let event = json!({"url": format!("http://{addr}/slow")});
     let call = Invocation {
-        resource: "HTTP:Request".into(),
-        event: json!({"url": format!("http://{addr}/slow")}),
+        resource: "HTTP:Request",
+        event: &event,
         attempt: 0,
-        execution_id: "e".into(),
-        execution_name: "n".into(),
-        flow_name: "f".into(),
-        state_name: "s".into(),
+        execution_id: "e",
+        execution_name: "n",
+        flow_name: "f",
+        state_name: "s",
         task_token: None,
         timeout: Some(Duration::from_millis(200)),
     };

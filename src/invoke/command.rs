@@ -167,7 +167,7 @@ impl CommandInvoker {
         self.timeout
     }
 
-    fn command(&self, call: &Invocation) -> tokio::process::Command {
+    fn command(&self, call: &Invocation<'_>) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .envs(&self.env)
@@ -190,7 +190,7 @@ impl CommandInvoker {
         cmd
     }
 
-    async fn run(&self, call: &Invocation, timeout: Duration) -> Result<Value, InvokeError> {
+    async fn run(&self, call: &Invocation<'_>, timeout: Duration) -> Result<Value, InvokeError> {
         let input = serde_json::to_vec(&call.event).map_err(|e| InvokeError::Invocation {
             code: "BadRequest".to_string(),
             message: format!("cannot serialize the event: {e}"),
@@ -406,7 +406,7 @@ async fn read_tail<R: AsyncRead + Unpin>(pipe: Option<R>, limit: usize) -> Vec<u
 
 #[async_trait]
 impl Invoker for CommandInvoker {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let timeout = call.timeout.map_or(self.timeout, |t| t.min(self.timeout));
         self.run(call, timeout).await
     }

@@ -133,7 +133,7 @@ impl HttpInvoker {
         self.timeout
     }
 
-    fn request_headers(&self, call: &Invocation) -> HeaderMap {
+    fn request_headers(&self, call: &Invocation<'_>) -> HeaderMap {
         let mut h = self.headers.clone();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(
@@ -274,7 +274,7 @@ impl HttpInvoker {
         })
     }
 
-    async fn call(&self, call: &Invocation, timeout: Duration) -> Result<Value, InvokeError> {
+    async fn call(&self, call: &Invocation<'_>, timeout: Duration) -> Result<Value, InvokeError> {
         let body = serde_json::to_vec(&call.event).map_err(|e| InvokeError::Invocation {
             code: "BadRequest".to_string(),
             message: format!("cannot serialize the event: {e}"),
@@ -304,7 +304,7 @@ impl HttpInvoker {
 
 #[async_trait]
 impl Invoker for HttpInvoker {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let timeout = call.timeout.map_or(self.timeout, |t| t.min(self.timeout));
         // reqwest's own timeout covers connecting through reading the body; the outer one makes
         // the deadline hold whatever the transport does.

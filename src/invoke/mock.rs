@@ -131,7 +131,7 @@ impl MockInvoker {
 
 #[async_trait]
 impl Invoker for MockInvoker {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let Some(r) = self.response_for(call.attempt) else {
             return Err(InvokeError::Invocation {
                 code: "MockNotFound".to_string(),

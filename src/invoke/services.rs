@@ -204,7 +204,7 @@ impl MnsInvoker {
 
     /// The queue or topic of a call: from the resource ARN, else (for `MNS:SendMessage`) from
     /// the event's `resourceArn`, `QueueName`/`queueName` or `TopicName`/`topicName`.
-    fn target(call: &Invocation) -> Result<(MnsKind, String), InvokeError> {
+    fn target(call: &Invocation<'_>) -> Result<(MnsKind, String), InvokeError> {
         if let Some((k, n)) = mns_target(&call.resource) {
             return Ok((k, n.to_string()));
         }
@@ -240,7 +240,7 @@ impl MnsInvoker {
 
 #[async_trait]
 impl Invoker for MnsInvoker {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let (kind, name) = Self::target(call)?;
         let body = message_body(&call.event);
         let md5 = body_md5(&body);
@@ -248,13 +248,13 @@ impl Invoker for MnsInvoker {
         self.outbox.push(OutboxMessage {
             id: id.clone(),
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            resource: call.resource.clone(),
+            resource: call.resource.to_string(),
             kind,
             name,
-            execution_id: call.execution_id.clone(),
-            execution_name: call.execution_name.clone(),
-            flow: call.flow_name.clone(),
-            state: call.state_name.clone(),
+            execution_id: call.execution_id.to_string(),
+            execution_name: call.execution_name.to_string(),
+            flow: call.flow_name.to_string(),
+            state: call.state_name.to_string(),
             body,
             message: call.event.clone(),
         });
@@ -379,7 +379,7 @@ impl HttpRequestInvoker {
         Ok(req.headers(headers))
     }
 
-    async fn call(&self, call: &Invocation, timeout: Duration) -> Result<Value, InvokeError> {
+    async fn call(&self, call: &Invocation<'_>, timeout: Duration) -> Result<Value, InvokeError> {
         let req = self.request(&call.event)?;
         let response = req
             .timeout(timeout)
@@ -458,7 +458,7 @@ fn transport_error(e: &reqwest::Error, timeout: Duration) -> InvokeError {
 
 #[async_trait]
 impl Invoker for HttpRequestInvoker {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let timeout = call.timeout.unwrap_or(DEFAULT_HTTP_REQUEST_TIMEOUT);
         match tokio::time::timeout(timeout, self.call(call, timeout)).await {
             Ok(outcome) => outcome,

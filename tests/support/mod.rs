@@ -161,20 +161,20 @@ use flowgate::invoke::{Invocation, InvokeError, Invoker};
 use flowgate::model::flow::DefinitionIssue;
 
 /// A function scripted in Rust: answers call number `n` (per binding) with `f(call, n)` and
-/// records every call.
+/// records the event of every call.
 #[derive(Debug)]
 pub struct Scripted {
-    calls: Mutex<Vec<Invocation>>,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
+    events: Mutex<Vec<Value>>,
+    f: fn(&Invocation<'_>, usize) -> Result<Value, InvokeError>,
 }
 
 #[async_trait]
 impl Invoker for Scripted {
-    async fn invoke(&self, call: &Invocation) -> Result<Value, InvokeError> {
+    async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let n = {
-            let mut calls = self.calls.lock().unwrap();
-            calls.push(call.clone());
-            calls.len() - 1
+            let mut events = self.events.lock().unwrap();
+            events.push(call.event.clone());
+            events.len() - 1
         };
         (self.f)(call, n)
     }
@@ -183,25 +183,20 @@ impl Invoker for Scripted {
 impl Scripted {
     /// The events of every call so far.
     pub fn events(&self) -> Vec<Value> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|c| c.event.clone())
-            .collect()
+        self.events.lock().unwrap().clone()
     }
     /// How many calls so far.
     pub fn count(&self) -> usize {
-        self.calls.lock().unwrap().len()
+        self.events.lock().unwrap().len()
     }
 }
 
 pub fn scripted(
     name: &str,
-    f: fn(&Invocation, usize) -> Result<Value, InvokeError>,
+    f: fn(&Invocation<'_>, usize) -> Result<Value, InvokeError>,
 ) -> (Arc<Scripted>, FunctionBinding) {
     let s = Arc::new(Scripted {
-        calls: Mutex::new(Vec::new()),
+        events: Mutex::new(Vec::new()),
         f,
     });
     let b = FunctionBinding {

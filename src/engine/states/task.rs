@@ -181,14 +181,14 @@ pub(crate) async fn run<'a>(
     ctx.flush().await?;
     let deadline = timeout.map(|d| tokio::time::Instant::now() + d.saturating_sub(elapsed));
     let call = Invocation {
-        resource: spec.resource.clone(),
-        event: (*event).clone(),
+        resource: &spec.resource,
+        event: &event,
         attempt: info.retry_count,
-        execution_id: ctx.id.clone(),
-        execution_name: ctx.name.clone(),
-        flow_name: ctx.flow_key.name.clone(),
-        state_name: name.to_string(),
-        task_token: token.clone(),
+        execution_id: &ctx.id,
+        execution_name: &ctx.name,
+        flow_name: &ctx.flow_key.name,
+        state_name: name,
+        task_token: token.as_deref(),
         timeout,
     };
     let work = async {
@@ -204,7 +204,7 @@ pub(crate) async fn run<'a>(
                 .answer(&ctx.flow_key.name, case, name, call.attempt)
                 .await
                 .map_err(invoke_error),
-            (None, _) => subflow::call(ctx, spec.mode, &call.event, token.as_deref()).await,
+            (None, _) => subflow::call(ctx, spec.mode, call.event, token.as_deref()).await,
         }
     };
     let called = tokio::select! {
