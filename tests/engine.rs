@@ -915,6 +915,8 @@ async fn a_runaway_loop_fails_at_the_history_limit() {
     assert_eq!(rec.status, ExecutionStatus::Failed);
     assert_eq!(rec.error.as_deref(), Some("sys.HistoryLimitExceeded"));
     assert!(rec.event_count <= 41);
+    let stored = t.engine.execution(&rec.id).await.unwrap();
+    assert_eq!(rec, stored, "the sync answer counts only the events stored");
 }
 
 #[tokio::test]
@@ -1279,5 +1281,67 @@ async fn stopping_a_parent_that_waits_for_a_subflow_stops_the_child() {
         child.status,
         ExecutionStatus::Stopped,
         "the child was stopped with its parent"
+    );
+}
+
+/// A sync start answers with exactly the record the store holds once the execution ended:
+/// status, output or error, end time, event count and last update, for a flow that
+/// succeeds, one that fails and one that calls a function.
+#[tokio::test]
+async fn a_sync_answer_is_the_stored_record() {
+    let t = engine(
+        json!([{"name": "greet", "invoker": "mock", "responses": [
+            {"attempts": "*", "return": {"message": "hi"}}]}]),
+        fast_config(),
+    );
+    let flows = [
+        t.deploy(pass_flow("ok")).await,
+        t.deploy(json!({"name": "no", "root": {"start_at": "No", "states": [
+            {"name": "No", "type": "fail", "error": "Rejected", "cause": "not ok"}]}}))
+            .await,
+        t.deploy(json!({"name": "call", "root": {"start_at": "T", "states": [
+            {"name": "T", "type": "task", "resource": "greet", "end": true}]}}))
+            .await,
+    ];
+    for flow in &flows {
+        let answer = t.run(flow, json!({"who": "x"})).await;
+        assert!(answer.is_terminal(), "{answer:?}");
+        let stored = t.engine.execution(&answer.id).await.unwrap();
+        assert_eq!(answer, stored, "flow {}", flow.key.name);
+        assert_eq!(answer.event_count, t.history(&answer).await.len() as u64);
+    }
+}
+
+/// With a retention of one finished execution, 64 sync starts ending together all get
+/// their answer, though the store has dropped most of their records by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_starts_answer_after_their_record_is_dropped() {
+    let t = Arc::new(engine(
+        json!([]),
+        EngineConfig {
+            express_retention: 1,
+            standard_retention: 1,
+            ..fast_config()
+        },
+    ));
+    let flow = t.deploy(pass_flow("many")).await;
+    let runs: Vec<_> = (0..64)
+        .map(|i| {
+            let (t, flow) = (t.clone(), flow.clone());
+            tokio::spawn(async move {
+                t.engine
+                    .start_sync(request(&flow, None, json!({"who": i})), true)
+                    .await
+            })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let rec = run.await.unwrap().expect("a sync start answers");
+        assert_eq!(rec.status, ExecutionStatus::Succeeded);
+        assert_eq!(output(&rec)["greeting"], json!(format!("hello {i}")));
+    }
+    assert!(
+        t.store.execution_count() <= 2,
+        "retention keeps one of each mode"
     );
 }

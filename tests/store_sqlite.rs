@@ -137,3 +137,34 @@ async fn rough_op_latency() {
     }
     println!("delete_timer (autocommit no-op) {:?}/op", t.elapsed() / n);
 }
+
+/// A sync start answers from the record it inserted and what the end wrote, without reading
+/// the record back: that answer is the record the SQLite store holds, for a flow that
+/// succeeds and one that fails.
+#[tokio::test]
+async fn a_sync_answer_is_the_record_sqlite_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("flowgate.db")).unwrap());
+    let engine = flowgate::engine::Engine::new(
+        support::fast_config(),
+        store,
+        flowgate::invoke::FunctionRegistry::with(vec![]),
+    );
+    let flow = support::deploy_canonical(
+        &engine,
+        json!({"name": "f", "root": {"start_at": "Pick", "states": [
+            {"name": "Pick", "type": "choice", "rules": [{"condition": "$input.ok", "next": "Yes"}], "default": {"next": "No"}},
+            {"name": "Yes", "type": "pass", "end": true},
+            {"name": "No", "type": "fail", "error": "Rejected", "cause": "not ok"}
+        ]}}),
+    )
+    .await;
+    for ok in [true, false] {
+        let answer = engine
+            .start_sync(support::request(&flow, None, json!({"ok": ok})), true)
+            .await
+            .unwrap();
+        assert!(answer.is_terminal(), "{answer:?}");
+        assert_eq!(answer, engine.execution(&answer.id).await.unwrap());
+    }
+}

@@ -267,6 +267,8 @@ impl Engine {
         let (mut record, first) = self.new_record(&mut req, name);
         record.test_case = case;
         let launch = runner::prepare(&self.inner, &record, req.flow.flow.clone(), None);
+        // The answer is this record as the end leaves it (see `runner::Ended`).
+        let mut answer = record.clone();
         match self
             .inner
             .store
@@ -282,9 +284,14 @@ impl Engine {
                 })
             }
         }
-        let id = launch.id().to_string();
-        launch.run_here(&self.inner).await;
-        self.execution(&id).await
+        match launch.run_here(&self.inner).await {
+            Some(ended) => {
+                ended.apply_to(&mut answer);
+                Ok(answer)
+            }
+            // Another node ended it: its record is the answer.
+            None => self.execution(&answer.id).await,
+        }
     }
 
     /// An execution by id.

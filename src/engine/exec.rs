@@ -84,6 +84,9 @@ pub(crate) struct ExecCtx {
     /// Where a resumed execution carries on (see `resume`); `None` for a fresh run.
     pub(crate) resume: Option<Box<super::resume::ResumePlan>>,
     next_event: AtomicU64,
+    /// Events in the stored history: those before this run plus those it committed (ids can
+    /// run ahead of it: an event numbered past the history limit is never stored).
+    committed: AtomicU64,
     /// The time stamped on new events. Refreshed by
     /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
     /// a call, so a burst of pure transitions reads the clock once.
@@ -124,6 +127,7 @@ impl ExecCtx {
             failed_at: Mutex::new(None),
             resume: None,
             next_event: AtomicU64::new(first_event_id + 1),
+            committed: AtomicU64::new(first_event_id),
             clock: Mutex::new(Utc::now()),
             pending: Mutex::new(Vec::with_capacity(16)),
         }
@@ -155,6 +159,11 @@ impl ExecCtx {
     /// Id of the most recently numbered event.
     pub(crate) fn last_event_id(&self) -> u64 {
         self.next_event.load(Ordering::Relaxed) - 1
+    }
+
+    /// Events in the stored history, counting `more` about to be committed with them.
+    pub(crate) fn committed_with(&self, more: usize) -> u64 {
+        self.committed.load(Ordering::Relaxed) + more as u64
     }
 
     /// Builds an event with the next id.
@@ -211,8 +220,12 @@ impl ExecCtx {
         if events.is_empty() {
             return Ok(());
         }
+        let count = events.len() as u64;
         match self.engine.store.commit(&self.id, events, None).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.committed.fetch_add(count, Ordering::Relaxed);
+                Ok(())
+            }
             Err(StoreError::Fenced(_)) => {
                 self.abort(Abort::Fenced);
                 Err(Interrupt::Cancelled)

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::exec::{Abort, ExecCtx, Interrupt};
 use super::scope::{eval_template, run_scope_from};
 use super::Inner;
 use crate::model::expr::Vars;
-use crate::model::time::now;
+use crate::model::time::{now, Timestamp};
 use crate::model::{
     error_names, EventDetail, EventKind, ExecError, ExecutionMode, ExecutionRecord,
     ExecutionStatus, Flow, RetryPoint,
@@ -35,6 +35,30 @@ pub(crate) struct LiveExecution {
 pub(crate) struct Completion {
     done: AtomicBool,
     notify: Notify,
+    /// What the end wrote to the record (not set when another node took the execution over).
+    ended: Mutex<Option<Ended>>,
+}
+
+/// What the end of an execution wrote to its record: a sync start answers from the record it
+/// inserted plus this, instead of reading the record back, which a store with a small Express
+/// retention may already have dropped when many executions end at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Ended {
+    /// The final status, output or error and end time.
+    pub(crate) update: ExecutionUpdate,
+    /// Events in the history, the final one included.
+    pub(crate) event_count: u64,
+    /// Time of the final event.
+    pub(crate) updated: Timestamp,
+}
+
+impl Ended {
+    /// `record` (as inserted) as the store holds it after the end.
+    pub(crate) fn apply_to(self, record: &mut ExecutionRecord) {
+        self.update.apply_to(record);
+        record.event_count = self.event_count;
+        record.updated = self.updated;
+    }
 }
 
 impl Completion {
@@ -53,6 +77,11 @@ impl Completion {
         self.done.store(true, Ordering::Release);
         self.notify.notify_waiters();
     }
+
+    /// Takes what the end wrote, once the execution has ended.
+    pub(crate) fn take_ended(&self) -> Option<Ended> {
+        self.ended.lock().expect("ended lock").take()
+    }
 }
 
 /// An execution ready to run: its context is built from the record before the record is
@@ -65,11 +94,6 @@ pub(crate) struct Launch {
 }
 
 impl Launch {
-    /// The execution's id.
-    pub(crate) fn id(&self) -> &str {
-        &self.ctx.id
-    }
-
     /// The execution's context.
     pub(crate) fn ctx(&self) -> Arc<ExecCtx> {
         self.ctx.clone()
@@ -93,12 +117,13 @@ impl Launch {
     /// another thread that [`Launch::spawn`] costs. Nothing is lost if the caller goes away
     /// (a client that disconnects drops its request handler): the rest of the run is then
     /// spawned, and the execution ends as it would have.
-    pub(crate) async fn run_here(self, inner: &Arc<Inner>) {
+    pub(crate) async fn run_here(self, inner: &Arc<Inner>) -> Option<Ended> {
         let done = Arc::new(Completion::default());
         let run = self.register(inner, done.clone());
         InlineRun(Some(Box::pin(run))).await;
         // A run that parked in a long Wait ends before the execution does.
         done.wait().await;
+        done.take_ended()
     }
 
     /// Registers the execution as live in this process and builds its run.
@@ -362,9 +387,18 @@ async fn run(
         (token.clone(), outcome)
     });
     let mut events = ctx.take_pending();
-    events.push(ctx.event(kind, &Arc::from(""), last, detail));
+    let end = ctx.event(kind, &Arc::from(""), last, detail);
+    let ended = Ended {
+        update: update.clone(),
+        event_count: ctx.committed_with(events.len() + 1),
+        updated: end.time,
+    };
+    events.push(end);
     match ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
-        Ok(()) => ctx.engine.nodes.finished(&ctx.engine, &ctx.id).await,
+        Ok(()) => {
+            *done.ended.lock().expect("ended lock") = Some(ended);
+            ctx.engine.nodes.finished(&ctx.engine, &ctx.id).await
+        }
         Err(crate::store::StoreError::Fenced(_)) => {
             tracing::warn!(execution = %ctx.id, "another node took this execution over before it ended here")
         }

@@ -296,31 +296,7 @@ impl Store for MemoryStore {
             let mut retire = None;
             if let Some(u) = update {
                 let was_terminal = e.record.is_terminal();
-                if u.reopen {
-                    e.record.output = None;
-                    e.record.error = None;
-                    e.record.cause = None;
-                    e.record.stopped = None;
-                    e.record.retry_point = None;
-                }
-                if u.retry_point.is_some() {
-                    e.record.retry_point = u.retry_point;
-                }
-                if let Some(s) = u.status {
-                    e.record.status = s;
-                }
-                if u.output.is_some() {
-                    e.record.output = u.output;
-                }
-                if u.error.is_some() {
-                    e.record.error = u.error;
-                }
-                if u.cause.is_some() {
-                    e.record.cause = u.cause;
-                }
-                if u.stopped.is_some() {
-                    e.record.stopped = u.stopped;
-                }
+                u.apply_to(&mut e.record);
                 if !was_terminal && e.record.is_terminal() {
                     retire = Some((e.record.mode, true));
                 } else if was_terminal && !e.record.is_terminal() {

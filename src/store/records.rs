@@ -59,6 +59,37 @@ pub struct ExecutionUpdate {
     pub reopen: bool,
 }
 
+impl ExecutionUpdate {
+    /// Applies the update to a record, as every store does when it commits one.
+    pub fn apply_to(self, r: &mut ExecutionRecord) {
+        if self.reopen {
+            r.output = None;
+            r.error = None;
+            r.cause = None;
+            r.stopped = None;
+            r.retry_point = None;
+        }
+        if self.retry_point.is_some() {
+            r.retry_point = self.retry_point;
+        }
+        if let Some(s) = self.status {
+            r.status = s;
+        }
+        if self.output.is_some() {
+            r.output = self.output;
+        }
+        if self.error.is_some() {
+            r.error = self.error;
+        }
+        if self.cause.is_some() {
+            r.cause = self.cause;
+        }
+        if self.stopped.is_some() {
+            r.stopped = self.stopped;
+        }
+    }
+}
+
 /// One page of a listing and the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

@@ -503,34 +503,6 @@ fn insert_batch(tx: &Connection, id: &str, batch: &EventBatch) -> Result<(), Sto
     Ok(())
 }
 
-pub(crate) fn apply_update(r: &mut ExecutionRecord, u: ExecutionUpdate) {
-    if u.reopen {
-        r.output = None;
-        r.error = None;
-        r.cause = None;
-        r.stopped = None;
-        r.retry_point = None;
-    }
-    if u.retry_point.is_some() {
-        r.retry_point = u.retry_point;
-    }
-    if let Some(s) = u.status {
-        r.status = s;
-    }
-    if u.output.is_some() {
-        r.output = u.output;
-    }
-    if u.error.is_some() {
-        r.error = u.error;
-    }
-    if u.cause.is_some() {
-        r.cause = u.cause;
-    }
-    if u.stopped.is_some() {
-        r.stopped = u.stopped;
-    }
-}
-
 /// The insertion sequence number a listing continues after (`None`: from the start); a
 /// cursor that is not one is `NotFound`, as in the memory store.
 pub(crate) fn sequence_cursor(after: Option<&str>) -> Result<i64, StoreError> {
@@ -645,7 +617,7 @@ impl SqliteStore {
             record.updated = last.time;
         }
         if let Some(u) = update {
-            apply_update(record, u);
+            u.apply_to(record);
         }
         let status = status_name(record.status)?;
         let body = to_json(&*record)?;
@@ -1072,7 +1044,7 @@ impl Store for SqliteStore {
             }
             append_events(tx, &id, &events)?;
             if let Some(u) = update {
-                apply_update(&mut record, u);
+                u.apply_to(&mut record);
             }
             let status = status_name(record.status)?;
             let body = to_json(&record)?;

@@ -57,11 +57,7 @@ fn with_registry(registry: FunctionRegistry, config: EngineConfig) -> TestEngine
 impl TestEngine {
     /// Compiles a canonical flow (JSON value) and deploys it.
     pub async fn deploy(&self, flow: Value) -> Arc<FlowRecord> {
-        let text = flow.to_string();
-        let compiled = flowgate::canonical::compile(&text)
-            .unwrap_or_else(|issues| panic!("flow does not compile: {issues:?}"));
-        self.deploy_compiled(compiled, &text, "test", "canonical")
-            .await
+        deploy_canonical(&self.engine, flow).await
     }
 
     /// Deploys a flow some dialect compiled from `text`.
@@ -72,18 +68,7 @@ impl TestEngine {
         namespace: &str,
         dialect: &str,
     ) -> Arc<FlowRecord> {
-        let now = chrono::Utc::now();
-        let rec = FlowRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            key: FlowKey::new(namespace, flow.name.clone()),
-            dialect: dialect.into(),
-            definition: Arc::from(text),
-            flow: Arc::new(flow),
-            created: now,
-            modified: now,
-            metadata: Value::Null,
-        };
-        Arc::new(self.engine.create_flow(rec).await.expect("create flow"))
+        deploy_on(&self.engine, flow, text, namespace, dialect).await
     }
 
     /// Runs an execution to its end.
@@ -129,6 +114,36 @@ impl TestEngine {
             .expect("history")
             .items
     }
+}
+
+/// Compiles a canonical flow (JSON value) and deploys it on `engine` (any store).
+pub async fn deploy_canonical(engine: &Engine, flow: Value) -> Arc<FlowRecord> {
+    let text = flow.to_string();
+    let compiled = flowgate::canonical::compile(&text)
+        .unwrap_or_else(|issues| panic!("flow does not compile: {issues:?}"));
+    deploy_on(engine, compiled, &text, "test", "canonical").await
+}
+
+/// Deploys on `engine` a flow some dialect compiled from `text`.
+pub async fn deploy_on(
+    engine: &Engine,
+    flow: flowgate::model::Flow,
+    text: &str,
+    namespace: &str,
+    dialect: &str,
+) -> Arc<FlowRecord> {
+    let now = chrono::Utc::now();
+    let rec = FlowRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        key: FlowKey::new(namespace, flow.name.clone()),
+        dialect: dialect.into(),
+        definition: Arc::from(text),
+        flow: Arc::new(flow),
+        created: now,
+        modified: now,
+        metadata: Value::Null,
+    };
+    Arc::new(engine.create_flow(rec).await.expect("create flow"))
 }
 
 /// A start request.

@@ -4,9 +4,7 @@ use super::leases::micros;
 use super::pool::col;
 use super::PostgresStore;
 use crate::model::{Event, ExecutionRecord};
-use crate::store::sqlite::{
-    apply_update, from_json, limit_i64, sequence_cursor, status_name, time_key, to_json,
-};
+use crate::store::sqlite::{from_json, limit_i64, sequence_cursor, status_name, time_key, to_json};
 use crate::store::{ExecutionFilter, ExecutionUpdate, InsertOutcome, Page, StoreError};
 
 /// Inserts an execution (`$7` owner, or NULL; lease `$8` µs) and its first event (`$9` id,
@@ -198,7 +196,7 @@ pub(super) async fn commit(
             record.updated = last.time;
         }
         if let Some(u) = update.clone() {
-            apply_update(&mut record, u);
+            u.apply_to(&mut record);
         }
         let (seen_owner, seen_epoch) = (owner.clone(), epoch);
         let (owner, epoch, lease) = if record.is_terminal() {
