@@ -92,7 +92,7 @@ mod tests {
                 unsafe {
                     let p = Allocator.alloc(layout);
                     assert!(
-                        !p.is_null() && p as usize % align == 0,
+                        !p.is_null() && (p as usize).is_multiple_of(align),
                         "alloc {size}/{align}"
                     );
                     p.write_bytes(0xA5, size);
@@ -100,7 +100,7 @@ mod tests {
                     let grown = grown - grown % align;
                     let q = Allocator.realloc(p, layout, grown);
                     assert!(
-                        !q.is_null() && q as usize % align == 0,
+                        !q.is_null() && (q as usize).is_multiple_of(align),
                         "realloc {size}/{align}"
                     );
                     assert_eq!(*q.add(size - 1), 0xA5, "realloc kept the contents");
@@ -108,7 +108,7 @@ mod tests {
 
                     let z = Allocator.alloc_zeroed(layout);
                     assert!(
-                        !z.is_null() && z as usize % align == 0,
+                        !z.is_null() && (z as usize).is_multiple_of(align),
                         "zalloc {size}/{align}"
                     );
                     assert!(std::slice::from_raw_parts(z, size).iter().all(|b| *b == 0));

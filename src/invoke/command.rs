@@ -171,10 +171,10 @@ impl CommandInvoker {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .envs(&self.env)
-            .env("FLOWGATE_EXECUTION_ID", &call.execution_id)
-            .env("FLOWGATE_EXECUTION_NAME", &call.execution_name)
-            .env("FLOWGATE_FLOW", &call.flow_name)
-            .env("FLOWGATE_STATE", &call.state_name)
+            .env("FLOWGATE_EXECUTION_ID", call.execution_id)
+            .env("FLOWGATE_EXECUTION_NAME", call.execution_name)
+            .env("FLOWGATE_FLOW", call.flow_name)
+            .env("FLOWGATE_STATE", call.state_name)
             .env("FLOWGATE_ATTEMPT", call.attempt.to_string());
         match &call.task_token {
             Some(t) => cmd.env("FLOWGATE_TASK_TOKEN", t),

@@ -138,19 +138,19 @@ impl HttpInvoker {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(
             HeaderName::from_static("x-flowgate-execution-id"),
-            text_header(&call.execution_id),
+            text_header(call.execution_id),
         );
         h.insert(
             HeaderName::from_static("x-flowgate-execution-name"),
-            text_header(&call.execution_name),
+            text_header(call.execution_name),
         );
         h.insert(
             HeaderName::from_static("x-flowgate-flow"),
-            text_header(&call.flow_name),
+            text_header(call.flow_name),
         );
         h.insert(
             HeaderName::from_static("x-flowgate-state"),
-            text_header(&call.state_name),
+            text_header(call.state_name),
         );
         h.insert(
             HeaderName::from_static("x-flowgate-attempt"),

@@ -205,7 +205,7 @@ impl MnsInvoker {
     /// The queue or topic of a call: from the resource ARN, else (for `MNS:SendMessage`) from
     /// the event's `resourceArn`, `QueueName`/`queueName` or `TopicName`/`topicName`.
     fn target(call: &Invocation<'_>) -> Result<(MnsKind, String), InvokeError> {
-        if let Some((k, n)) = mns_target(&call.resource) {
+        if let Some((k, n)) = mns_target(call.resource) {
             return Ok((k, n.to_string()));
         }
         let str_field = |keys: &[&str]| {
@@ -242,7 +242,7 @@ impl MnsInvoker {
 impl Invoker for MnsInvoker {
     async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
         let (kind, name) = Self::target(call)?;
-        let body = message_body(&call.event);
+        let body = message_body(call.event);
         let md5 = body_md5(&body);
         let id = uuid::Uuid::new_v4().to_string();
         self.outbox.push(OutboxMessage {
@@ -380,7 +380,7 @@ impl HttpRequestInvoker {
     }
 
     async fn call(&self, call: &Invocation<'_>, timeout: Duration) -> Result<Value, InvokeError> {
-        let req = self.request(&call.event)?;
+        let req = self.request(call.event)?;
         let response = req
             .timeout(timeout)
             .send()
