@@ -18,7 +18,7 @@
 //! executions after a warm-up, RSS with `--waiting` Standard executions parked in a Wait state
 //! (`--scenario none --scale` runs only those; `--sync-count 0` or `--waiting 0` skips one).
 //! Options: `--concurrency N`, `--duration S` or `--count N` (requests per scenario, for
-//! profiling under callgrind), `--scenario NAME`, `--auth verify|off`, `--flowgate PATH`,
+//! profiling under callgrind), `--scenario NAME[,NAME...]`, `--auth verify|off`, `--flowgate PATH`,
 //! `--baseline PATH`, `--presign N`. Only loopback is used; every loop is bounded by a
 //! duration or a count.
 //!
@@ -541,7 +541,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let want = |s: &str| a.only.as_deref().is_none_or(|o| o == s);
+        let want = |s: &str| a.only.as_deref().is_none_or(|o| o.split(',').any(|o| o == s));
         let (fg, startup) = start_flowgate(&a.flowgate, &a.auth, 0.0);
         let idle = common::rss_mib(fg.child.id());
         println!("flowgate start-up to healthy: {:.1} ms, idle RSS {:.1} MiB", startup.as_secs_f64() * 1000.0, idle);

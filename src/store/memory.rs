@@ -142,7 +142,7 @@ impl MemoryStore {
 impl Default for MemoryStore {
     fn default() -> Self {
         MemoryStore::new(Retention {
-            express: 10_000,
+            express: 1_000,
             standard: 100_000,
         })
     }
