@@ -704,8 +704,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Memory and scale runs, each on a fresh process: start-up and idle RSS (median of 5
-/// starts), RSS across `--sync-count` sync executions (after a 50 000 warm-up that fills the
-/// Express retention window), RSS with `--waiting` Standard executions parked in a Wait.
+/// starts), RSS across `--sync-count` sync executions (after a 300 000 warm-up that fills the
+/// bounded caches: the Express retention window, 1 000 by default, and the Alibaba replay
+/// cache, 262 144 nonces), RSS with `--waiting` Standard executions parked in a Wait.
 async fn scale(a: &Args, c: &HttpClient) {
     let mut startups = Vec::new();
     let mut idles = Vec::new();
@@ -726,7 +727,7 @@ async fn scale(a: &Args, c: &HttpClient) {
         setup(c, fg.port).await;
         let pid = fg.child.id();
         let idle = common::rss_mib(pid);
-        const WARM_UP: u64 = 50_000;
+        const WARM_UP: u64 = 300_000;
         let mut failed = sync_batch(c, fg.port, a.concurrency, 0, WARM_UP).await;
         let warm = common::rss_mib(pid);
         let started = Instant::now();
