@@ -211,6 +211,8 @@ async fn a_sync_start_answers_after_its_parked_wait() {
     let rec = sync.await.unwrap().unwrap();
     assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&rec)["done"]["n"], json!(3));
+    let stored = t.engine.execution(&rec.id).await.unwrap();
+    assert_eq!(rec, stored, "the answer is the record the store holds");
 }
 
 #[tokio::test]
