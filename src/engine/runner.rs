@@ -35,7 +35,10 @@ pub(crate) struct LiveExecution {
 pub(crate) struct Completion {
     done: AtomicBool,
     notify: Notify,
-    /// What the end wrote to the record (not set when another node took the execution over).
+    /// Whether a sync start waits for [`Completion::take_ended`] (others skip the copy).
+    keep_end: bool,
+    /// What the end wrote to the record, when `keep_end` (not set when another node took
+    /// the execution over).
     ended: Mutex<Option<Ended>>,
 }
 
@@ -62,6 +65,14 @@ impl Ended {
 }
 
 impl Completion {
+    /// A completion that keeps what the end wrote, for [`Completion::take_ended`].
+    fn keeping_end() -> Self {
+        Completion {
+            keep_end: true,
+            ..Completion::default()
+        }
+    }
+
     /// Waits until the execution has ended.
     pub(crate) async fn wait(&self) {
         loop {
@@ -118,7 +129,7 @@ impl Launch {
     /// (a client that disconnects drops its request handler): the rest of the run is then
     /// spawned, and the execution ends as it would have.
     pub(crate) async fn run_here(self, inner: &Arc<Inner>) -> Option<Ended> {
-        let done = Arc::new(Completion::default());
+        let done = Arc::new(Completion::keeping_end());
         let run = self.register(inner, done.clone());
         InlineRun(Some(Box::pin(run))).await;
         // A run that parked in a long Wait ends before the execution does.
@@ -388,15 +399,17 @@ async fn run(
     });
     let mut events = ctx.take_pending();
     let end = ctx.event(kind, &Arc::from(""), last, detail);
-    let ended = Ended {
+    let ended = done.keep_end.then(|| Ended {
         update: update.clone(),
         event_count: ctx.committed_with(events.len() + 1),
         updated: end.time,
-    };
+    });
     events.push(end);
     match ctx.engine.store.commit(&ctx.id, events, Some(update)).await {
         Ok(()) => {
-            *done.ended.lock().expect("ended lock") = Some(ended);
+            if ended.is_some() {
+                *done.ended.lock().expect("ended lock") = ended;
+            }
             ctx.engine.nodes.finished(&ctx.engine, &ctx.id).await
         }
         Err(crate::store::StoreError::Fenced(_)) => {
