@@ -82,7 +82,7 @@ fn main() {
         let flow = flowgate::dialects::alibaba::compile("parked", PARKED).expect("compiles");
         let now = chrono::Utc::now();
         let flow = FlowRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::new_v4().to_string().into(),
             key: FlowKey::new("alibaba", "parked"),
             dialect: "alibaba".into(),
             definition: Arc::from(PARKED),

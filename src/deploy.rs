@@ -93,7 +93,7 @@ pub async fn deploy_dir(
                 let at = now();
                 let metadata = dialect.metadata(&name, &text);
                 records.push(FlowRecord {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: uuid::Uuid::new_v4().to_string().into(),
                     key: FlowKey::new(namespace_of(dialect.as_ref()), name),
                     dialect: dialect.name().to_string(),
                     definition: Arc::from(text.as_str()),

@@ -544,7 +544,7 @@ async fn start_execution_returns_the_start_answer() {
         .wait_execution(&id, Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(child.name, "c-1");
+    assert_eq!(&*child.name, "c-1");
     assert_eq!(child.status, ExecutionStatus::Succeeded);
     assert_eq!(output(&child), json!({"echoed": 7}));
 

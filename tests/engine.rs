@@ -873,7 +873,7 @@ async fn history_and_listings_page_with_cursors_and_filters() {
         .items
         .iter()
         .chain(&p2.items)
-        .map(|r| r.name.clone())
+        .map(|r| r.name.to_string())
         .collect();
     assert_eq!(
         names,

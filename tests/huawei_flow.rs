@@ -35,7 +35,7 @@ async fn deploy(t: &TestEngine, body: &Value) -> Arc<FlowRecord> {
     let c = compiled(body);
     let now = chrono::Utc::now();
     let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         key: FlowKey::new(format!("huawei/{PROJECT}"), c.flow.name.clone()),
         dialect: "huawei".into(),
         definition: Arc::from(body.to_string().as_str()),

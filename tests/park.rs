@@ -158,7 +158,7 @@ async fn stopping_a_parked_execution_ends_it_at_once_as_a_sleeping_one_would() {
                 .map(timeless)
                 .collect::<Vec<_>>(),
         );
-        last_id = stopped.id.clone();
+        last_id = stopped.id.to_string();
     }
     assert_eq!(histories[0], histories[1]);
     let again = park.engine.stop(&last_id, None, None).await;

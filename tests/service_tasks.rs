@@ -255,8 +255,8 @@ async fn mns_sends_land_in_the_outbox() {
     );
     assert_eq!(q["kind"], "queue");
     assert_eq!(q["name"], "orders");
-    assert_eq!(q["execution_id"], rec.id.as_str());
-    assert_eq!(q["execution_name"], rec.name.as_str());
+    assert_eq!(q["execution_id"], &*rec.id);
+    assert_eq!(q["execution_name"], &*rec.name);
     assert_eq!(q["flow"], "sender");
     assert_eq!(q["state"], "Q");
     assert_eq!(q["body"], "hi");
@@ -358,7 +358,7 @@ async fn deploy_on(engine: &Engine, flow: Value) -> Arc<FlowRecord> {
     let compiled = flowgate::canonical::compile(&text).unwrap();
     let now = chrono::Utc::now();
     let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         key: FlowKey::new("test", compiled.name.clone()),
         dialect: "canonical".into(),
         definition: Arc::from(text.as_str()),

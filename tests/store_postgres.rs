@@ -68,7 +68,7 @@ macro_rules! test_db {
 }
 
 fn ids(records: &[flowgate::model::ExecutionRecord]) -> Vec<String> {
-    records.iter().map(|r| r.id.clone()).collect()
+    records.iter().map(|r| r.id.to_string()).collect()
 }
 
 fn finish(status: ExecutionStatus) -> Option<ExecutionUpdate> {

@@ -39,7 +39,7 @@ pub struct Shared {
     /// Signature verification with its nonce replay cache.
     pub verifier: signature::Verifier,
     /// Compiled published versions, by (flow id, version).
-    pub versions: DashMap<(String, String), Arc<Flow>>,
+    pub versions: DashMap<(Arc<str>, String), Arc<Flow>>,
 }
 
 impl std::fmt::Debug for Shared {

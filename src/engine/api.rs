@@ -113,7 +113,7 @@ impl Engine {
             let deleted = ExecError::new(error_names::STOPPED, "the flow was deleted");
             park::stop(&self.inner, &id, deleted);
         }
-        let running: Vec<String> = self
+        let running: Vec<Arc<str>> = self
             .inner
             .live
             .iter()
@@ -181,8 +181,8 @@ impl Engine {
     fn new_record(&self, req: &mut StartRequest, name: String) -> (ExecutionRecord, Event) {
         let started = now();
         let record = ExecutionRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            name,
+            id: new_execution_id(),
+            name: name.into(),
             flow: req.flow.key.clone(),
             flow_id: req.flow.id.clone(),
             mode: req.flow.flow.mode,
@@ -206,7 +206,7 @@ impl Engine {
             cause_id: 0,
             time: started,
             kind: EventKind::ExecutionStarted,
-            state: Arc::from(""),
+            state: Event::no_state(),
             detail: EventDetail::input(record.input.clone()),
         };
         (record, first)
@@ -240,7 +240,7 @@ impl Engine {
             InsertOutcome::Existing(r) if r.is_terminal() => {
                 Err(ApiError::ExecutionAlreadyExists {
                     flow: r.flow.name.clone(),
-                    execution: r.name.clone(),
+                    execution: r.name.to_string(),
                 })
             }
             InsertOutcome::Existing(r) => Ok(Started {
@@ -280,7 +280,7 @@ impl Engine {
             InsertOutcome::Existing(r) => {
                 return Err(ApiError::ExecutionAlreadyExists {
                     flow: r.flow.name.clone(),
-                    execution: r.name.clone(),
+                    execution: r.name.to_string(),
                 })
             }
         }
@@ -463,7 +463,7 @@ impl Engine {
             .map_err(|e| match e {
                 StoreError::NotFound(_) => ApiError::ExecutionNotFound {
                     flow: execution.flow.name.clone(),
-                    execution: execution.name.clone(),
+                    execution: execution.name.to_string(),
                 },
                 other => internal(other),
             })
@@ -629,4 +629,10 @@ impl Engine {
             token: token.to_string(),
         })
     }
+}
+
+/// A new execution id: a time-ordered UUID (v7), formatted straight into its shared string.
+fn new_execution_id() -> Arc<str> {
+    let mut buf = uuid::Uuid::encode_buffer();
+    Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf))
 }

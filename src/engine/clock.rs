@@ -40,7 +40,7 @@ pub(crate) async fn sleep_recorded(
     store
         .put_timer(TimerRecord {
             id: id.clone(),
-            execution_id: ctx.id.clone(),
+            execution_id: ctx.id.to_string(),
             state: state.to_string(),
             due,
         })

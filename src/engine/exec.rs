@@ -66,8 +66,9 @@ pub(crate) enum Abort {
 #[derive(Debug)]
 pub(crate) struct ExecCtx {
     pub(crate) engine: Arc<Inner>,
-    pub(crate) id: String,
-    pub(crate) name: String,
+    /// The execution's id and name, shared with its record.
+    pub(crate) id: Arc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) flow: Arc<Flow>,
     pub(crate) flow_key: FlowKey,
     pub(crate) input: Arc<Value>,
@@ -101,8 +102,8 @@ impl ExecCtx {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         engine: Arc<Inner>,
-        id: String,
-        name: String,
+        id: Arc<str>,
+        name: Arc<str>,
         flow: Arc<Flow>,
         flow_key: FlowKey,
         input: Arc<Value>,

@@ -49,7 +49,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) functions: FunctionRegistry,
     pub(crate) config: EngineConfig,
-    pub(crate) live: DashMap<String, runner::LiveExecution, ahash::RandomState>,
+    pub(crate) live: DashMap<Arc<str>, runner::LiveExecution, ahash::RandomState>,
     /// Executions parked in a long Wait (see `park`), by id.
     pub(crate) parked: DashMap<String, Arc<park::Parked>, ahash::RandomState>,
     /// When the parked executions wake up.
@@ -120,9 +120,14 @@ impl Engine {
         if !self.inner.nodes.shared {
             return;
         }
-        let held: Vec<String> = self.inner.live.iter().map(|l| l.key().clone()).collect();
+        let held: Vec<String> = self
+            .inner
+            .live
+            .iter()
+            .map(|l| l.key().to_string())
+            .collect();
         for id in &held {
-            if let Some(l) = self.inner.live.get(id) {
+            if let Some(l) = self.inner.live.get(id.as_str()) {
                 l.ctx.abort(exec::Abort::Fenced);
             }
         }

@@ -184,7 +184,7 @@ pub(crate) async fn claim_round(inner: &Arc<Inner>, lease: Duration) -> usize {
         let stale = stale_timers(inner).await;
         for record in batch {
             let id = record.id.clone();
-            if let Err(e) = resume(inner, record, stale.get(&id)).await {
+            if let Err(e) = resume(inner, record, stale.get(&*id)).await {
                 tracing::error!(execution = %id, error = %e, "could not resume an execution");
             } else {
                 total += 1;
@@ -258,7 +258,7 @@ async fn resume(
     // A run of it still going here lost its lease before this claim: it must not write.
     let old = inner
         .live
-        .get(&record.id)
+        .get(&*record.id)
         .map(|l| (l.ctx.clone(), l.done.clone()));
     if let Some((ctx, done)) = old {
         ctx.abort(Abort::Fenced);
@@ -320,7 +320,7 @@ pub(crate) async fn end_without_flow(
         cause_id: record.event_count,
         time: t,
         kind: EventKind::ExecutionStopped,
-        state: Arc::from(""),
+        state: Event::no_state(),
         detail: EventDetail::error(&e.name, &e.cause),
     };
     let update = ExecutionUpdate {
@@ -343,12 +343,12 @@ pub(crate) async fn lease_loop(inner: Arc<Inner>, lease: Duration) {
     let period = (lease / 3).max(Duration::from_millis(200));
     loop {
         tokio::time::sleep(period).await;
-        let held: Vec<String> = inner.live.iter().map(|l| l.key().clone()).collect();
+        let held: Vec<String> = inner.live.iter().map(|l| l.key().to_string()).collect();
         if !held.is_empty() {
             match inner.store.renew_leases(&held, lease).await {
                 Ok(lost) => {
                     for id in lost {
-                        if let Some(l) = inner.live.get(&id) {
+                        if let Some(l) = inner.live.get(id.as_str()) {
                             l.ctx.abort(Abort::Fenced);
                         }
                     }
@@ -396,7 +396,7 @@ pub(crate) async fn notice_loop(inner: Arc<Inner>) {
             Notice::Stop { execution_id } => {
                 let live = inner
                     .live
-                    .get(&execution_id)
+                    .get(execution_id.as_str())
                     .map(|l| (l.ctx.clone(), l.done.clone()));
                 if let Some((ctx, done)) = live {
                     let inner = inner.clone();

@@ -104,7 +104,7 @@ pub(crate) async fn park(
         .store
         .put_timer(TimerRecord {
             id: timer_id(&ctx.id),
-            execution_id: ctx.id.clone(),
+            execution_id: ctx.id.to_string(),
             state: state.to_string(),
             due: until,
         })
@@ -112,7 +112,7 @@ pub(crate) async fn park(
         .map_err(super::exec::Interrupt::store)?;
     // Registered before the run lets go, so a stop that finds the run parking finds this.
     ctx.engine.parked.insert(
-        ctx.id.clone(),
+        ctx.id.to_string(),
         Arc::new(Parked {
             done,
             until,
@@ -123,7 +123,7 @@ pub(crate) async fn park(
         return Ok(true);
     }
     // Something else ended the execution first: it ends as that says.
-    ctx.engine.parked.remove(&ctx.id);
+    ctx.engine.parked.remove(&*ctx.id);
     let _ = ctx.engine.store.delete_timer(&timer_id(&ctx.id)).await;
     Ok(false)
 }

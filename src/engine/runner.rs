@@ -290,8 +290,13 @@ async fn run(
                 ..Default::default()
             });
             let cause = ctx.last_event_id();
-            ctx.emit(EventKind::ExecutionResumed, &Arc::from(""), cause, detail)
-                .await?;
+            ctx.emit(
+                EventKind::ExecutionResumed,
+                &crate::model::Event::no_state(),
+                cause,
+                detail,
+            )
+            .await?;
         }
         let cause = ctx.last_event_id();
         run_scope_from(&ctx, &ctx.flow.root, input, from, cause, &cancel).await
@@ -366,7 +371,7 @@ async fn run(
                 Some(Abort::Park) => {
                     // Parked in a long Wait: nothing to write; the sleeper wakes it up.
                     ctx.engine.live.remove(&ctx.id);
-                    super::park::sleep(&ctx.engine, ctx.id.clone(), timeout_at);
+                    super::park::sleep(&ctx.engine, ctx.id.to_string(), timeout_at);
                     return;
                 }
                 Some(Abort::Fenced) => {
@@ -398,7 +403,7 @@ async fn run(
         (token.clone(), outcome)
     });
     let mut events = ctx.take_pending();
-    let end = ctx.event(kind, &Arc::from(""), last, detail);
+    let end = ctx.event(kind, &crate::model::Event::no_state(), last, detail);
     let ended = done.keep_end.then(|| Ended {
         update: update.clone(),
         event_count: ctx.committed_with(events.len() + 1),

@@ -47,7 +47,7 @@ impl<'a> KindOutcome<'a> {
 /// The data a state sees from its enclosing scope.
 #[derive(Clone, Copy)]
 pub(crate) struct Frame<'a> {
-    pub(crate) scope_input: &'a Value,
+    pub(crate) scope_input: &'a Arc<Value>,
     pub(crate) scope_local: Option<&'a Value>,
 }
 
@@ -55,10 +55,32 @@ impl<'a> Frame<'a> {
     /// Variables over `input` with the scope's variables and the flow constants bound.
     pub(crate) fn vars(&self, ctx: &'a ExecCtx, input: &'a Value) -> Vars<'a> {
         let mut vars = Vars::new(input);
-        vars.scope_input = Some(self.scope_input);
+        vars.scope_input = Some(self.scope_input.as_ref());
         vars.scope_local = self.scope_local;
         vars.consts = Some(&ctx.flow.constants);
         vars
+    }
+
+    /// A state's input or output template applied to `input` (the state's raw or effective
+    /// input): the value it produces, shared without a copy when the template passes a value
+    /// the engine holds through unchanged (see [`Template::passes_through`]).
+    fn transform(
+        &self,
+        ctx: &'a ExecCtx,
+        t: &Template,
+        vars: Vars<'_>,
+        input: &Arc<Value>,
+        info: &StateInfo<'_>,
+    ) -> Result<Arc<Value>, Interrupt> {
+        let shared = match t.passes_through(&vars) {
+            Some(Var::Input) => Some(input.clone()),
+            Some(Var::ScopeInput) => Some(self.scope_input.clone()),
+            _ => None,
+        };
+        match shared {
+            Some(v) => Ok(v),
+            None => Ok(Arc::new(eval_template(ctx, t, vars, Some(info))?)),
+        }
     }
 }
 
@@ -143,7 +165,14 @@ pub(crate) fn run_scope_from<'a>(
                 vars.scope_input = Some(&input);
                 vars.scope_local = local.as_ref();
                 vars.consts = Some(&ctx.flow.constants);
-                Arc::new(eval_template(ctx, t, vars, None)?)
+                match t.passes_through(&vars) {
+                    // The FDL scope output: the local object itself, no longer needed here.
+                    Some(Var::ScopeLocal) if local.is_some() => {
+                        Arc::new(local.take().unwrap_or_default())
+                    }
+                    Some(Var::Result) => last,
+                    _ => Arc::new(eval_template(ctx, t, vars, None)?),
+                }
             }
         };
         Ok((output, cause))
@@ -437,7 +466,7 @@ async fn attempt_state<'a>(
     let effective = match &state.input {
         None => raw.clone(),
         Some(t) => {
-            let v = Arc::new(eval_template(ctx, t, frame.vars(ctx, raw), Some(&info))?);
+            let v = frame.transform(ctx, t, frame.vars(ctx, raw), raw, &info)?;
             ctx.check_size(format_args!("the input of state '{}'", state.name), &v)?;
             v
         }
@@ -468,7 +497,10 @@ async fn attempt_state<'a>(
         Some(t) => {
             let mut vars = frame.vars(ctx, &effective);
             vars.result = Some(&outcome.result);
-            let v = Arc::new(eval_template(ctx, t, vars, Some(&info))?);
+            let v = match t.passes_through(&vars) {
+                Some(Var::Result) => outcome.result.clone(),
+                _ => frame.transform(ctx, t, vars, &effective, &info)?,
+            };
             ctx.check_size(format_args!("the output of state '{}'", state.name), &v)?;
             v
         }

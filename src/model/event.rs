@@ -216,6 +216,15 @@ pub struct Event {
     pub detail: EventDetail,
 }
 
+impl Event {
+    /// The `state` of execution-level events: one shared empty string, so the start and end
+    /// events of every execution allocate none.
+    pub fn no_state() -> Arc<str> {
+        static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(|| Arc::from("")).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,9 +89,14 @@ impl std::fmt::Display for ExecError {
 }
 
 /// Identifies a flow: its namespace (a dialect's tenant: an Alibaba account, a Huawei project)
-/// and its name.
+/// and its name. A shared handle: every execution record and running execution carries its
+/// flow's key, and cloning it is a reference count, not two string copies.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-pub struct FlowKey {
+pub struct FlowKey(Arc<FlowKeyParts>);
+
+/// The parts of a [`FlowKey`], read through it (`key.namespace`, `key.name`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct FlowKeyParts {
     /// The tenant namespace, for example `alibaba` or `huawei/<project_id>`.
     pub namespace: String,
     /// The flow name, unique in its namespace.
@@ -101,10 +106,18 @@ pub struct FlowKey {
 impl FlowKey {
     /// A key from its parts.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        FlowKey {
+        FlowKey(Arc::new(FlowKeyParts {
             namespace: namespace.into(),
             name: name.into(),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for FlowKey {
+    type Target = FlowKeyParts;
+
+    fn deref(&self) -> &FlowKeyParts {
+        &self.0
     }
 }
 
@@ -117,14 +130,15 @@ impl std::fmt::Display for FlowKey {
 /// The stored state of one execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
-    /// Globally unique id (a UUID).
-    pub id: String,
+    /// Globally unique id (a UUID). Shared (`Arc`): the store's indexes, the running
+    /// execution and a sync start's answer all hold it.
+    pub id: Arc<str>,
     /// Name, unique per flow for Standard executions.
-    pub name: String,
+    pub name: Arc<str>,
     /// The flow it runs.
     pub flow: FlowKey,
     /// Id of the flow record at start (so a re-created flow does not see old executions).
-    pub flow_id: String,
+    pub flow_id: Arc<str>,
     /// Standard or Express.
     pub mode: ExecutionMode,
     /// Current status.

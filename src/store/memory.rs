@@ -37,8 +37,8 @@ struct ExecEntry {
 
 #[derive(Debug, Default)]
 struct Finished {
-    express: VecDeque<String>,
-    standard: VecDeque<String>,
+    express: VecDeque<Arc<str>>,
+    standard: VecDeque<Arc<str>>,
 }
 
 /// Everything in process memory.
@@ -47,12 +47,14 @@ pub struct MemoryStore {
     /// Flows by key, shared: a lookup (one per execution start) is an `Arc` clone.
     flows: DashMap<FlowKey, Arc<FlowRecord>>,
     /// The same flows by id, kept in step with `flows`.
-    flow_ids: DashMap<String, Arc<FlowRecord>>,
+    flow_ids: DashMap<Arc<str>, Arc<FlowRecord>>,
     /// Boxed: a map slot holds a pointer, not the whole entry, so the map's spare capacity
     /// costs little (DHAT: 936 bytes a slot unboxed).
-    execs: DashMap<String, Box<ExecEntry>>,
-    names: DashMap<(String, String), String>,
-    by_flow: DashMap<String, BTreeMap<u64, String>>,
+    /// Ids, names and flow ids are the records' own shared strings: indexing an execution
+    /// copies no string.
+    execs: DashMap<Arc<str>, Box<ExecEntry>>,
+    names: DashMap<(Arc<str>, Arc<str>), Arc<str>>,
+    by_flow: DashMap<Arc<str>, BTreeMap<u64, Arc<str>>>,
     seq: AtomicU64,
     finished: Mutex<Finished>,
     retention: Retention,
@@ -106,12 +108,12 @@ impl MemoryStore {
             ExecutionMode::Express => &mut f.express,
             ExecutionMode::Standard => &mut f.standard,
         };
-        if let Some(pos) = queue.iter().rposition(|x| x == id) {
+        if let Some(pos) = queue.iter().rposition(|x| **x == *id) {
             queue.remove(pos);
         }
     }
 
-    fn retire(&self, id: String, mode: ExecutionMode) {
+    fn retire(&self, id: Arc<str>, mode: ExecutionMode) {
         let evicted = {
             let mut f = self.finished.lock().expect("retention lock");
             let (queue, cap) = match mode {
@@ -128,10 +130,10 @@ impl MemoryStore {
             out
         };
         for id in evicted {
-            if let Some((_, entry)) = self.execs.remove(&id) {
+            if let Some((_, entry)) = self.execs.remove(&*id) {
                 let key = (entry.record.flow_id.clone(), entry.record.name.clone());
                 self.names.remove_if(&key, |_, v| *v == id);
-                if let Some(mut m) = self.by_flow.get_mut(&entry.record.flow_id) {
+                if let Some(mut m) = self.by_flow.get_mut(&*entry.record.flow_id) {
                     m.remove(&entry.seq);
                 }
             }
@@ -222,7 +224,7 @@ impl Store for MemoryStore {
             Entry::Occupied(o) => {
                 let id = o.get().clone();
                 drop(o);
-                match self.execs.get(&id) {
+                match self.execs.get(&*id) {
                     Some(e) => Ok(InsertOutcome::Existing(Box::new(e.record.clone()))),
                     None => Err(StoreError::Backend(format!(
                         "dangling execution index {id}"
@@ -269,11 +271,11 @@ impl Store for MemoryStore {
         flow_id: &str,
         name: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
-        let id = match self.names.get(&(flow_id.to_string(), name.to_string())) {
+        let id = match self.names.get(&(Arc::from(flow_id), Arc::from(name))) {
             Some(id) => id.clone(),
             None => return Ok(None),
         };
-        Ok(self.execs.get(&id).map(|e| e.record.clone()))
+        Ok(self.execs.get(&*id).map(|e| e.record.clone()))
     }
 
     async fn commit(
@@ -298,16 +300,16 @@ impl Store for MemoryStore {
                 let was_terminal = e.record.is_terminal();
                 u.apply_to(&mut e.record);
                 if !was_terminal && e.record.is_terminal() {
-                    retire = Some((e.record.mode, true));
+                    retire = Some((e.record.mode, Some(e.record.id.clone())));
                 } else if was_terminal && !e.record.is_terminal() {
-                    retire = Some((e.record.mode, false));
+                    retire = Some((e.record.mode, None));
                 }
             }
             retire
         };
         match retire {
-            Some((mode, true)) => self.retire(execution_id.to_string(), mode),
-            Some((mode, false)) => self.unretire(execution_id, mode),
+            Some((mode, Some(id))) => self.retire(id, mode),
+            Some((mode, None)) => self.unretire(execution_id, mode),
             None => {}
         }
         Ok(())
@@ -345,7 +347,7 @@ impl Store for MemoryStore {
             None => 0,
             Some(c) => c.parse().map_err(|_| StoreError::NotFound(c.to_string()))?,
         };
-        let ids: Vec<(u64, String)> = match self.by_flow.get(flow_id) {
+        let ids: Vec<(u64, Arc<str>)> = match self.by_flow.get(flow_id) {
             None => Vec::new(),
             Some(m) => m
                 .range(after_seq + 1..)
@@ -356,7 +358,7 @@ impl Store for MemoryStore {
         let mut last_seq = 0;
         let mut more = false;
         for (seq, id) in ids {
-            let rec = match self.execs.get(&id) {
+            let rec = match self.execs.get(&*id) {
                 Some(e) => e.record.clone(),
                 None => continue,
             };

@@ -12,8 +12,8 @@ use crate::model::{ExecutionRecord, ExecutionStatus, Flow};
 /// A deployed flow: its definition as submitted, the compiled flow and dialect extras.
 #[derive(Debug, Clone)]
 pub struct FlowRecord {
-    /// Unique id (a UUID), new for each create.
-    pub id: String,
+    /// Unique id (a UUID), new for each create. Shared with every execution of the flow.
+    pub id: Arc<str>,
     /// Namespace and name.
     pub key: FlowKey,
     /// The dialect that owns the definition (`canonical`, `alibaba`, `huawei`).

@@ -160,11 +160,11 @@ pub struct SqliteStore {
     /// `Arc` clone.
     flow_cache: dashmap::DashMap<FlowKey, Arc<FlowRecord>, ahash::RandomState>,
     /// The same cached flows by id.
-    flow_ids: dashmap::DashMap<String, Arc<FlowRecord>, ahash::RandomState>,
+    flow_ids: dashmap::DashMap<Arc<str>, Arc<FlowRecord>, ahash::RandomState>,
     /// The records of the executions running in this process, kept in step with every
     /// commit: a commit then serializes on the caller's thread and the writer only writes,
     /// and a running execution is described without a read.
-    hot: dashmap::DashMap<String, ExecutionRecord, ahash::RandomState>,
+    hot: dashmap::DashMap<Arc<str>, ExecutionRecord, ahash::RandomState>,
     /// Copies the write-ahead log into the database file in the background, so the writer
     /// never stops for it.
     checkpoints: Option<Checkpointer>,
@@ -424,8 +424,8 @@ fn flow_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FlowRow> {
 fn flow_from_row(r: FlowRow) -> Result<FlowRecord, StoreError> {
     let (namespace, name, id, dialect, definition, flow, created, modified, metadata) = r;
     Ok(FlowRecord {
-        id,
-        key: FlowKey { namespace, name },
+        id: id.into(),
+        key: FlowKey::new(namespace, name),
         dialect,
         definition: Arc::from(definition),
         flow: Arc::new(compile_flow(&flow)?),
@@ -453,7 +453,7 @@ impl FlowColumns {
         Ok(FlowColumns {
             namespace: f.key.namespace.clone(),
             name: f.key.name.clone(),
-            id: f.id.clone(),
+            id: f.id.to_string(),
             dialect: f.dialect.clone(),
             definition: f.definition.to_string(),
             flow: to_json(&*f.flow)?,

@@ -134,7 +134,7 @@ pub async fn deploy_on(
 ) -> Arc<FlowRecord> {
     let now = chrono::Utc::now();
     let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         key: FlowKey::new(namespace, flow.name.clone()),
         dialect: dialect.into(),
         definition: Arc::from(text),

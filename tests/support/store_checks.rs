@@ -43,7 +43,7 @@ pub fn flow(ns: &str, name: &str, id: &str) -> FlowRecord {
     let text = flow_text(name);
     let compiled = flowgate::canonical::compile(&text).unwrap();
     FlowRecord {
-        id: id.to_string(),
+        id: id.into(),
         key: FlowKey::new(ns, name),
         dialect: "canonical".into(),
         definition: Arc::from(text.as_str()),
@@ -69,10 +69,10 @@ pub fn assert_flow_eq(a: &FlowRecord, b: &FlowRecord) {
 /// A running execution record of flow `flow_id`.
 pub fn exec(id: &str, flow_id: &str, name: &str, started: Timestamp) -> ExecutionRecord {
     ExecutionRecord {
-        id: id.to_string(),
-        name: name.to_string(),
+        id: id.into(),
+        name: name.into(),
         flow: FlowKey::new("ns", "f"),
-        flow_id: flow_id.to_string(),
+        flow_id: flow_id.into(),
         mode: ExecutionMode::Standard,
         status: ExecutionStatus::Running,
         input: Arc::new(json!({"xs": [1, 2.5, "a"], "nested": {"b": 1, "a": 2}})),
@@ -366,7 +366,7 @@ pub async fn listing_behaves(s: &dyn Store) {
 
     let all = ExecutionFilter::default();
     let ids = |p: &flowgate::store::Page<ExecutionRecord>| {
-        p.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+        p.items.iter().map(|r| r.id.to_string()).collect::<Vec<_>>()
     };
     let p = s.list_executions("LF", &all, None, 2).await.unwrap();
     assert_eq!(ids(&p), ["L0", "L1"]);
@@ -617,7 +617,7 @@ pub async fn keeps_everything(memory: &MemoryStore, s: &dyn Store) {
         .list_executions("LF", &ExecutionFilter::default(), None, 100)
         .await
         .unwrap();
-    assert_eq!(p.items.last().unwrap().id, "L9");
+    assert_eq!(&*p.items.last().unwrap().id, "L9");
 }
 
 /// Executions per second for `n` inserts plus one commit each, by [`workers`] concurrent

@@ -77,7 +77,7 @@ pub async fn start(ctx: &Ctx<'_>) -> ActionResult {
     ) {
         report_to_parent(
             ctx.app.engine.clone(),
-            started.record.id.clone(),
+            started.record.id.to_string(),
             token.to_string(),
         );
     }

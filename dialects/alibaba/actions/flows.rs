@@ -49,7 +49,7 @@ pub async fn create(ctx: &Ctx<'_>) -> ActionResult {
     flow.mode = mode;
     let at = now();
     let rec = FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         key: flow_key(ctx, name),
         dialect: "alibaba".into(),
         definition: Arc::from(definition),

@@ -27,7 +27,7 @@ fn compile(r: &Req<'_>, body: &Value) -> Result<FlowRecord, VendorError> {
     let definition = serde_json::to_value(&compiled.definition).unwrap_or(Value::Null);
     let at = now();
     Ok(FlowRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::new_v4().to_string().into(),
         key: FlowKey::new(r.namespace(), name.clone()),
         dialect: "huawei".into(),
         definition: Arc::from(String::from_utf8_lossy(r.body).as_ref()),

@@ -126,7 +126,7 @@ pub(crate) async fn call(
             let mut guard = StopChildOnDrop {
                 engine: engine.clone(),
                 parent: ctx,
-                id: Some(child.id.clone()),
+                id: Some(child.id.to_string()),
             };
             let end = loop {
                 let rec = engine

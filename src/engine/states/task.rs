@@ -113,9 +113,9 @@ pub(crate) async fn run<'a>(
         Some(t) => {
             let record = TaskTokenRecord {
                 token: t.clone(),
-                execution_id: ctx.id.clone(),
+                execution_id: ctx.id.to_string(),
                 flow: ctx.flow_key.clone(),
-                execution_name: ctx.name.clone(),
+                execution_name: ctx.name.to_string(),
                 state: name.to_string(),
                 status: TokenState::Waiting,
                 created: chrono::Utc::now(),

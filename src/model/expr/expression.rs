@@ -71,6 +71,18 @@ impl Expr {
     pub fn node(&self) -> &Node {
         &self.node
     }
+
+    /// The variable this expression reads whole, when it is nothing but that variable
+    /// (`$input`, `$scope_local`): its value is the variable's value, unchanged.
+    pub fn bare_var(&self) -> Option<Var> {
+        match &self.node {
+            Node::Path {
+                root: super::ast::Root::Var(var),
+                segments,
+            } if segments.is_empty() => Some(*var),
+            _ => None,
+        }
+    }
 }
 
 impl PartialEq for Expr {

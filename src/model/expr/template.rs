@@ -155,6 +155,40 @@ impl Template {
         }
     }
 
+    /// The variable whose value this template produces unchanged under `vars`, if any: a
+    /// bare `$var`, or a merge whose other parts are all empty objects (the FDL default
+    /// input, `$scope_input` merged with a still-empty `$scope_local`). The engine then shares
+    /// the value it already holds instead of building an equal copy; `None` means evaluate.
+    pub fn passes_through(&self, vars: &Vars) -> Option<Var> {
+        match self {
+            Template::Expr(e) => e.bare_var(),
+            Template::Merge(parts) => {
+                let mut whole = None;
+                for part in parts {
+                    let value = match part {
+                        Template::Value(v) => v,
+                        Template::Expr(e) => vars.get(e.bare_var()?),
+                        Template::Object(_) | Template::Array(_) | Template::Merge(_) => {
+                            return None
+                        }
+                    };
+                    match value {
+                        Value::Object(m) if m.is_empty() => {}
+                        Value::Object(_) => {
+                            let Template::Expr(e) = part else { return None };
+                            if whole.replace(e.bare_var()?).is_some() {
+                                return None;
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                whole
+            }
+            Template::Value(_) | Template::Object(_) | Template::Array(_) => None,
+        }
+    }
+
     /// True when some expression inside reads `var`.
     pub fn references(&self, var: Var) -> bool {
         match self {
@@ -411,6 +445,51 @@ impl<'de> Deserialize<'de> for Template {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn var(v: Var) -> Template {
+        Template::Expr(Expr::canonical(&format!("${}", v.canonical_name())).unwrap())
+    }
+
+    #[test]
+    fn a_template_passes_a_value_through_only_when_it_copies_it_whole() {
+        let input = json!({"a": 1});
+        let empty = json!({});
+        let full = json!({"b": 2});
+        let mut vars = Vars::new(&input);
+        vars.scope_input = Some(&input);
+        vars.scope_local = Some(&empty);
+        let fdl_input = Template::merge([var(Var::ScopeInput), var(Var::ScopeLocal)]);
+        assert_eq!(var(Var::Input).passes_through(&vars), Some(Var::Input));
+        assert_eq!(fdl_input.passes_through(&vars), Some(Var::ScopeInput));
+        // Whatever passes through is what evaluation builds.
+        assert_eq!(fdl_input.eval(&vars).unwrap(), input);
+        let with_empty_constant = Template::merge([Template::Value(json!({})), var(Var::Input)]);
+        assert_eq!(with_empty_constant.passes_through(&vars), Some(Var::Input));
+
+        vars.scope_local = Some(&full);
+        assert_eq!(fdl_input.passes_through(&vars), None, "two non-empty parts");
+        let with_constant = Template::merge([var(Var::Input), Template::Value(json!({"c": 3}))]);
+        assert_eq!(
+            with_constant.passes_through(&vars),
+            None,
+            "a constant part adds keys"
+        );
+        let path = Template::Expr(Expr::canonical("$input.a").unwrap());
+        assert_eq!(
+            path.passes_through(&vars),
+            None,
+            "a path is not the whole value"
+        );
+        let scalar = json!(5);
+        let vars = Vars::new(&scalar);
+        let merge_scalar = Template::merge([var(Var::Input)]);
+        assert_eq!(
+            merge_scalar.passes_through(&vars),
+            None,
+            "merging a non-object fails"
+        );
+        assert!(merge_scalar.eval(&vars).is_err());
+    }
 
     const CLOUDFLOW: Syntax = Syntax {
         roots: &[

@@ -106,9 +106,9 @@ pub(super) async fn insert(
         .query_one(
             INSERT,
             &[
-                &record.id,
-                &record.flow_id,
-                &record.name,
+                &&*record.id,
+                &&*record.flow_id,
+                &&*record.name,
                 &status,
                 &time_key(record.started),
                 &body,
@@ -126,7 +126,7 @@ pub(super) async fn insert(
         return Ok(InsertOutcome::Inserted);
     }
     let existing = conn
-        .query_opt(BY_NAME, &[&record.flow_id, &record.name])
+        .query_opt(BY_NAME, &[&&*record.flow_id, &&*record.name])
         .await?
         .ok_or_else(|| {
             StoreError::Backend(format!(

@@ -69,7 +69,7 @@ async fn write(
         &[
             &f.key.namespace,
             &f.key.name,
-            &f.id,
+            &&*f.id,
             &f.dialect,
             &c.definition,
             &c.flow,
@@ -83,11 +83,8 @@ async fn write(
 
 fn from_row(row: &Row) -> Result<FlowRecord, StoreError> {
     Ok(FlowRecord {
-        key: FlowKey {
-            namespace: col(row, 0)?,
-            name: col(row, 1)?,
-        },
-        id: col(row, 2)?,
+        key: FlowKey::new(col::<String>(row, 0)?, col::<String>(row, 1)?),
+        id: Arc::from(col::<&str>(row, 2)?),
         dialect: col(row, 3)?,
         definition: Arc::from(col::<&str>(row, 4)?),
         flow: Arc::new(compile_flow(col(row, 5)?)?),
