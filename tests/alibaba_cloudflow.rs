@@ -163,7 +163,7 @@ async fn fc_task_retries_throttling_and_shapes_the_body() {
         panic!("a task");
     };
     assert_eq!(
-        task.resource,
+        &*task.resource,
         "acs:fc:cn-hangzhou:123456789:functions/myfn/LATEST"
     );
     assert_eq!(task.timeout_seconds, Some(Amount::Fixed(30.0)));
@@ -456,7 +456,7 @@ States:
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!("a task");
     };
-    assert_eq!(task.resource, "MNS:SendMessage");
+    assert_eq!(&*task.resource, "MNS:SendMessage");
     assert!(matches!(task.timeout_seconds, Some(Amount::Expr(_))));
     let StateKind::Fail(fail) = &flow.root.states[3].kind else {
         panic!("a fail");
@@ -705,7 +705,7 @@ async fn start_execution_in_all_three_task_modes() {
             other => panic!("a task, not {other:?}"),
         })
         .collect();
-    assert!(tasks.iter().all(|t| t.resource == SUBFLOW_RESOURCE));
+    assert!(tasks.iter().all(|t| &*t.resource == SUBFLOW_RESOURCE));
     assert_eq!(
         tasks.iter().map(|t| t.mode).collect::<Vec<_>>(),
         vec![

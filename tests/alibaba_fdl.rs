@@ -241,7 +241,7 @@ async fn callback_sub_flow_gets_the_token_and_its_end_completes_the_task() {
         panic!("a task");
     };
     assert_eq!(task.mode, TaskMode::WaitForCallback);
-    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(&*task.resource, SUBFLOW_RESOURCE);
     assert!(task.result_selector.is_none());
     // `Input: $` is the step input, evaluated again as the event so that the token is real.
     assert_eq!(
@@ -384,7 +384,7 @@ async fn choice_inline_steps_run_and_their_local_becomes_the_choice_output() {
     let StateKind::Task(task) = &inline.states[0].kind else {
         panic!("a task");
     };
-    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(&*task.resource, SUBFLOW_RESOURCE);
     assert_eq!(
         inline.states[0].catch[0].errors,
         vec![
@@ -465,7 +465,7 @@ async fn sync_sub_flow_returns_the_child_output() {
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!("a task");
     };
-    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(&*task.resource, SUBFLOW_RESOURCE);
     assert_eq!(task.mode, TaskMode::Sync);
     assert!(task.result_selector.is_none());
     assert!(task.result_must_be_object);
@@ -503,7 +503,7 @@ async fn start_execution_returns_the_start_answer() {
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!("a task");
     };
-    assert_eq!(task.resource, SUBFLOW_RESOURCE);
+    assert_eq!(&*task.resource, SUBFLOW_RESOURCE);
     assert_eq!(task.mode, TaskMode::RequestResponse);
     assert_eq!(
         serde_json::to_value(task.parameters.as_ref().unwrap()).unwrap(),
@@ -997,7 +997,7 @@ fn sub_flow_task_definition_errors() {
     let StateKind::Task(task) = &flow.root.states[0].kind else {
         panic!("a task");
     };
-    assert_eq!(task.resource, "acs:fnf:::flows/x");
+    assert_eq!(&*task.resource, "acs:fnf:::flows/x");
     assert_eq!(task.mode, TaskMode::Sync);
 }
 

@@ -1345,3 +1345,78 @@ async fn sync_starts_answer_after_their_record_is_dropped() {
         "retention keeps one of each mode"
     );
 }
+
+/// A function that holds every call until the test lets it go, so the test can look at the
+/// store while a call is in progress.
+#[derive(Debug, Default)]
+struct Held {
+    called: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl Invoker for Held {
+    async fn invoke(&self, _call: &Invocation<'_>) -> Result<Value, InvokeError> {
+        self.called.notify_one();
+        self.release.notified().await;
+        Ok(json!({"done": true}))
+    }
+}
+
+/// A Standard execution has stored everything that led to a call before the call is made
+/// (a restart finds it in the history); an Express one, kept in memory only, commits its
+/// history at its end. Both end with the same complete history.
+#[tokio::test]
+async fn a_call_follows_its_stored_events_in_standard_mode_only() {
+    let held = Arc::new(Held::default());
+    let t = with_bindings(
+        vec![FunctionBinding {
+            name: "held".into(),
+            patterns: vec![],
+            invoker: held.clone(),
+        }],
+        fast_config(),
+    );
+    for (mode, stored_before_call) in [("Standard", 5), ("Express", 1)] {
+        let flow = t
+            .deploy(json!({"name": format!("held-{mode}"), "mode": mode, "root": {"start_at": "T", "states": [
+                {"name": "T", "type": "task", "resource": "held", "end": true}]}}))
+            .await;
+        let started = t
+            .engine
+            .start(request(&flow, None, json!({})))
+            .await
+            .unwrap();
+        held.called.notified().await;
+        let during = t.history(&started.record).await;
+        assert_eq!(
+            kinds(&during).len(),
+            stored_before_call,
+            "{mode}: {:?}",
+            kinds(&during)
+        );
+        held.release.notify_one();
+        let end = t
+            .engine
+            .wait_execution(&started.record.id, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(end.status, ExecutionStatus::Succeeded, "{mode}");
+        let after = kinds(&t.history(&end).await);
+        assert_eq!(
+            after,
+            [
+                EventKind::ExecutionStarted,
+                EventKind::StateEntered,
+                EventKind::StateStarted,
+                EventKind::TaskScheduled,
+                EventKind::TaskStarted,
+                EventKind::TaskSucceeded,
+                EventKind::StateSucceeded,
+                EventKind::StateExited,
+                EventKind::ExecutionSucceeded,
+            ],
+            "{mode}"
+        );
+    }
+}

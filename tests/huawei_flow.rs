@@ -120,7 +120,7 @@ async fn official_example_compiles_and_resolves_an_argument_path() {
         panic!("the Operation is a task")
     };
     assert_eq!(
-        task.resource,
+        &*task.resource,
         "urn:fss:{regin}:c53626012ba84727b938ca8bf03108ef:test:latest"
     );
     assert!(task.result_must_be_object);
@@ -726,7 +726,7 @@ fn a_project_placeholder_in_a_function_urn_is_filled_in() {
     let StateKind::Task(task) = &c.flow.root.states[0].kind else {
         panic!()
     };
-    assert_eq!(task.resource, urn("f"));
+    assert_eq!(&*task.resource, urn("f"));
     assert_eq!(
         c.definition.functions[0].operation,
         "urn:fss:cn-north-4:{project_id}:function:default:f:latest",

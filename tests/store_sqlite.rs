@@ -168,3 +168,23 @@ async fn a_sync_answer_is_the_record_sqlite_holds() {
         assert_eq!(answer, engine.execution(&answer.id).await.unwrap());
     }
 }
+
+/// Which executions outlive the process: the engine commits what leads to a task call before
+/// the call only for those (and for Standard executions, whose history is read while they
+/// run).
+#[test]
+fn stores_say_which_executions_are_durable() {
+    use flowgate::model::ExecutionMode::{Express, Standard};
+    use flowgate::store::TieredStore;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("d.db")).unwrap());
+    assert!(sqlite.durable(Express) && sqlite.durable(Standard));
+    let memory = MemoryStore::default();
+    assert!(!memory.durable(Express) && !memory.durable(Standard));
+    let tiered = TieredStore::new(sqlite, MemoryStore::default());
+    assert!(
+        !tiered.durable(Express),
+        "Express executions live in the memory tier"
+    );
+    assert!(tiered.durable(Standard));
+}

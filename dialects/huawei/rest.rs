@@ -83,6 +83,10 @@ pub fn api(e: ApiError) -> VendorError {
     render(&e)
 }
 
+/// The request id header of every answer (a constant name: a custom `HeaderName` built from
+/// a string would allocate per answer).
+const X_REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
 /// Handles one request to `/v2/...` or `/v3/projects`.
 pub async fn handle(app: AppState, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
@@ -170,7 +174,7 @@ pub async fn handle(app: AppState, req: Request) -> Response {
                 HeaderValue::from_static("application/json"),
             );
             if let Ok(v) = HeaderValue::from_str(&request_id) {
-                h.insert("x-request-id", v);
+                h.insert(X_REQUEST_ID, v);
             }
             resp
         }
@@ -308,7 +312,7 @@ pub fn error_response(e: &VendorError, request_id: &str) -> Response {
         HeaderValue::from_static("application/json"),
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
+        h.insert(X_REQUEST_ID, v);
     }
     resp
 }

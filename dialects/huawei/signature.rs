@@ -241,10 +241,8 @@ fn push_header_value(out: &mut String, headers: &HeaderMap, name: &str) {
     } else {
         name
     };
-    let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-        return;
-    };
-    for (i, v) in headers.get_all(&name).iter().enumerate() {
+    // Looked up by `&str`: a `HeaderName` for a custom header (`x-sdk-date`) would allocate.
+    for (i, v) in headers.get_all(name).iter().enumerate() {
         if i > 0 {
             out.push(',');
         }

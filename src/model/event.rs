@@ -113,7 +113,7 @@ pub struct DetailMore {
     pub cause: Option<String>,
     /// The task's target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
+    pub resource: Option<Arc<str>>,
     /// 0-based attempt of a task (retries count up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,

@@ -131,7 +131,7 @@ pub const SUBFLOW_RESOURCE: &str = "flow";
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// The function to call: matched against the `[[functions]]` bindings.
-    pub resource: String,
+    pub resource: std::sync::Arc<str>,
     /// Builds the event sent to the function (`$input` = effective input). `None` = input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Template>,

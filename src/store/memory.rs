@@ -152,6 +152,10 @@ impl Default for MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn durable(&self, _mode: ExecutionMode) -> bool {
+        false
+    }
+
     async fn create_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
         match self.flows.entry(flow.key.clone()) {
             Entry::Occupied(_) => Err(StoreError::AlreadyExists(flow.key.to_string())),
@@ -242,11 +246,12 @@ impl Store for MemoryStore {
                         seq,
                         record,
                         events: {
-                            // An Express run records its whole history at once; a Standard
+                            // An Express run commits the rest of its history at its end, and
+                            // `commit` then keeps that batch's buffer (see there); a Standard
                             // one often sits in a Wait after a few events (and grows as
                             // needed), so it starts small.
                             let capacity = match mode {
-                                ExecutionMode::Express => 16,
+                                ExecutionMode::Express => 1,
                                 ExecutionMode::Standard => 4,
                             };
                             let mut v = Vec::with_capacity(capacity);
@@ -294,7 +299,19 @@ impl Store for MemoryStore {
             if let Some(last) = events.last() {
                 e.record.updated = last.time;
             }
-            e.events.extend(events);
+            if e.events.len() == 1
+                && e.record.mode == ExecutionMode::Express
+                && events.capacity() > events.len()
+            {
+                // The first batch after the start event (for an Express run, usually its whole
+                // history): keep the batch's own buffer, which has room for the start event,
+                // instead of growing this one and copying the batch into it.
+                let mut all = events;
+                all.insert(0, e.events.remove(0));
+                e.events = all;
+            } else {
+                e.events.extend(events);
+            }
             let mut retire = None;
             if let Some(u) = update {
                 let was_terminal = e.record.is_terminal();

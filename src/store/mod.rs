@@ -81,6 +81,14 @@ pub const STOP_REQUEST: &str = "flowgate.stop_request";
 /// Flows, executions, history, timers and task tokens.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether executions of this mode outlive the process here. The engine commits what
+    /// leads to a task call before making it only where that can matter: in a durable store
+    /// (a restart resumes from it) or for Standard executions (whose history is read while
+    /// they run).
+    fn durable(&self, mode: crate::model::ExecutionMode) -> bool {
+        let _ = mode;
+        true
+    }
     /// Adds a flow; `AlreadyExists` when its key is taken.
     async fn create_flow(&self, flow: FlowRecord) -> Result<(), StoreError>;
     /// Replaces an existing flow (same key); `NotFound` when absent.

@@ -48,6 +48,13 @@ impl TieredStore {
 
 #[async_trait]
 impl Store for TieredStore {
+    fn durable(&self, mode: ExecutionMode) -> bool {
+        match mode {
+            ExecutionMode::Express => false,
+            ExecutionMode::Standard => self.durable.durable(mode),
+        }
+    }
+
     async fn create_flow(&self, flow: FlowRecord) -> Result<(), StoreError> {
         self.durable.create_flow(flow).await
     }

@@ -740,7 +740,7 @@ fn task(cx: &mut Cx, f: &Fields<'_>) -> TaskSpec {
         (None, None) => None,
     };
     TaskSpec {
-        resource,
+        resource: resource.into(),
         parameters,
         mode,
         result_selector,

@@ -648,7 +648,7 @@ fn task(cx: &mut Cx, f: &Fields<'_>, input: &Template, input_node: &Node) -> Tas
         let parameters = subflow_parameters(cx, f, target, subst);
         let result_selector = (mode == TaskMode::RequestResponse).then(start_answer);
         return TaskSpec {
-            resource: SUBFLOW_RESOURCE.to_string(),
+            resource: SUBFLOW_RESOURCE.into(),
             parameters: Some(parameters),
             mode,
             result_selector,
@@ -673,7 +673,7 @@ fn task(cx: &mut Cx, f: &Fields<'_>, input: &Template, input_node: &Node) -> Tas
         None => None,
     };
     TaskSpec {
-        resource,
+        resource: resource.into(),
         parameters,
         mode,
         result_selector: None,

@@ -220,7 +220,7 @@ fn task(
         )
     });
     TaskSpec {
-        resource,
+        resource: resource.into(),
         parameters,
         mode: TaskMode::RequestResponse,
         result_selector: None,

@@ -17,7 +17,7 @@ use crate::invoke::{Invocation, InvokeError};
 use crate::model::error_names;
 use crate::model::expr::Vars;
 use crate::model::flow::{State, TaskMode, TaskSpec, SUBFLOW_RESOURCE};
-use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError, ExecutionMode};
 use crate::store::{TaskTokenRecord, TokenState};
 
 #[allow(clippy::too_many_arguments)]
@@ -90,7 +90,7 @@ pub(crate) async fn run<'a>(
             },
         )
         .await?;
-    let is_subflow = spec.resource == SUBFLOW_RESOURCE;
+    let is_subflow = &*spec.resource == SUBFLOW_RESOURCE;
     let mocked = !is_subflow && ctx.test_case.is_some();
     let binding = if is_subflow || mocked {
         None
@@ -178,7 +178,14 @@ pub(crate) async fn run<'a>(
             }),
         )
         .await?;
-    ctx.flush().await?;
+    // What led to a call is stored before the call: a restart resumes from it, and a
+    // Standard execution's history is read while it runs. An Express execution in memory has
+    // neither (it is lost on restart, and the clouds keep no history for Express runs): its
+    // events are committed together at its end.
+    let mode = ctx.flow.mode;
+    if mode == ExecutionMode::Standard || ctx.engine.store.durable(mode) {
+        ctx.flush().await?;
+    }
     let deadline = timeout.map(|d| tokio::time::Instant::now() + d.saturating_sub(elapsed));
     let call = Invocation {
         resource: &spec.resource,
