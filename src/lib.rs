@@ -13,9 +13,11 @@
 //! - [`deploy`]: deploys the flow files of the configured flows directory at start;
 //! - [`server`]: the axum app every dialect mounts its routes on;
 //! - [`yaml`]: the one module that parses YAML;
+//! - [`body`]: reading a request body within a size limit;
 //! - [`alloc`]: the global allocator of the binary and its benchmarks (mimalloc).
 
 pub mod alloc;
+pub mod body;
 pub mod canonical;
 pub mod config;
 pub mod deploy;

@@ -75,9 +75,9 @@ pub async fn handle(app: AppState, shared: Arc<Shared>, req: Request) -> Respons
         .and_then(|h| h.to_str().ok())
         .unwrap_or("fnf.aliyuncs.com");
     let mut request_id = new_request_id();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
-        _ => {
+    let bytes = match crate::body::read_limited(body, MAX_BODY_BYTES).await {
+        Some(b) => b,
+        None => {
             let e = render(&ApiError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
                 actual: MAX_BODY_BYTES + 1,

@@ -91,10 +91,10 @@ const X_REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static
 pub async fn handle(app: AppState, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
-        _ => {
-            // Reading stops one byte past the limit; the declared length tells the real size.
+    let bytes = match crate::body::read_limited(body, MAX_BODY_BYTES).await {
+        Some(b) => b,
+        None => {
+            // Reading stops past the limit; the declared length tells the real size.
             let declared = parts
                 .headers
                 .get(header::CONTENT_LENGTH)

@@ -196,7 +196,7 @@ impl Engine {
             updated: started,
             definition: req.flow.definition.clone(),
             event_count: 1,
-            metadata: std::mem::take(&mut req.metadata),
+            metadata: Arc::new(std::mem::take(&mut req.metadata)),
             retry_point: None,
             callback_token: req.callback_token.take(),
             test_case: None,

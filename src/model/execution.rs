@@ -162,8 +162,9 @@ pub struct ExecutionRecord {
     /// Number of history events so far.
     pub event_count: u64,
     /// Dialect-specific extras stored with the execution (request headers, qualifier, ...).
+    /// Shared: written once at the start, read by every answer about the execution.
     #[serde(default)]
-    pub metadata: Value,
+    pub metadata: Arc<Value>,
     /// Where a failed execution can be retried from: the top-level state that failed and the
     /// input it had. Set when an execution fails, cleared when it is retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]

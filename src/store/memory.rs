@@ -113,29 +113,44 @@ impl MemoryStore {
         }
     }
 
+    /// Queues a finished execution and drops the oldest ones past the retention. In the
+    /// steady state that is one per call: each round pops at most one under the lock and
+    /// drops it outside (no list of evicted ids is built).
     fn retire(&self, id: Arc<str>, mode: ExecutionMode) {
-        let evicted = {
-            let mut f = self.finished.lock().expect("retention lock");
-            let (queue, cap) = match mode {
-                ExecutionMode::Express => (&mut f.express, self.retention.express),
-                ExecutionMode::Standard => (&mut f.standard, self.retention.standard),
+        let mut arriving = Some(id);
+        loop {
+            let (evicted, more) = {
+                let mut f = self.finished.lock().expect("retention lock");
+                let (queue, cap) = match mode {
+                    ExecutionMode::Express => (&mut f.express, self.retention.express),
+                    ExecutionMode::Standard => (&mut f.standard, self.retention.standard),
+                };
+                if let Some(id) = arriving.take() {
+                    queue.push_back(id);
+                }
+                let evicted = if queue.len() > cap {
+                    queue.pop_front()
+                } else {
+                    None
+                };
+                (evicted, queue.len() > cap)
             };
-            queue.push_back(id);
-            let mut out = Vec::new();
-            while queue.len() > cap {
-                if let Some(old) = queue.pop_front() {
-                    out.push(old);
-                }
+            if let Some(id) = evicted {
+                self.evict(&id);
             }
-            out
-        };
-        for id in evicted {
-            if let Some((_, entry)) = self.execs.remove(&*id) {
-                let key = (entry.record.flow_id.clone(), entry.record.name.clone());
-                self.names.remove_if(&key, |_, v| *v == id);
-                if let Some(mut m) = self.by_flow.get_mut(&*entry.record.flow_id) {
-                    m.remove(&entry.seq);
-                }
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// Drops a retired execution and its index entries.
+    fn evict(&self, id: &Arc<str>) {
+        if let Some((_, entry)) = self.execs.remove(&**id) {
+            let key = (entry.record.flow_id.clone(), entry.record.name.clone());
+            self.names.remove_if(&key, |_, v| v == id);
+            if let Some(mut m) = self.by_flow.get_mut(&*entry.record.flow_id) {
+                m.remove(&entry.seq);
             }
         }
     }

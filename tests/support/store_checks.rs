@@ -84,7 +84,7 @@ pub fn exec(id: &str, flow_id: &str, name: &str, started: Timestamp) -> Executio
         updated: started,
         definition: Arc::from("{}"),
         event_count: 1,
-        metadata: json!({"qualifier": "LATEST"}),
+        metadata: Arc::new(json!({"qualifier": "LATEST"})),
         retry_point: None,
         callback_token: None,
         test_case: None,
