@@ -78,6 +78,32 @@ pub fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// Whether `text` is exactly [`json_text`]`(v)`, checked while serialising `v` (nothing is
+/// built).
+pub fn is_json_text_of(text: &str, v: &Value) -> bool {
+    struct Compare<'a> {
+        rest: &'a [u8],
+        same: bool,
+    }
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) if self.same => self.rest = rest,
+                _ => self.same = false,
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Compare {
+        rest: text.as_bytes(),
+        same: true,
+    };
+    serde_json::to_writer(&mut c, v).is_ok() && c.same && c.rest.is_empty()
+}
+
 /// One history event (`Events[]` item).
 pub fn event(e: &Event, type_name: &str) -> Value {
     let mut detail = e.detail.to_value();
@@ -166,5 +192,26 @@ pub fn input_text(r: &ExecutionRecord) -> String {
     match r.metadata.get("InputText").and_then(Value::as_str) {
         Some(t) => t.to_string(),
         None => json_text(&r.input),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_text_is_recognised_only_when_it_is_the_compact_json() {
+        let v = json!({"i": 1, "s": "a\"b", "n": [1, 2.5]});
+        assert!(is_json_text_of(&json_text(&v), &v));
+        for other in [
+            r#"{"i": 1, "s": "a\"b", "n": [1, 2.5]}"#,
+            r#"{"s":"a\"b","i":1,"n":[1,2.5]}"#,
+            r#"{"i":1,"s":"a\"b","n":[1,2.5]} "#,
+            r#"{"i":1,"s":"a\"b","n":[1,2.5"#,
+            r#"{"i":1.0,"s":"a\"b","n":[1,2.5]}"#,
+            "",
+        ] {
+            assert!(!is_json_text_of(other, &v), "{other}");
+        }
     }
 }

@@ -83,8 +83,25 @@ impl Engine {
         }
     }
 
-    /// A flow by key; `FlowNotFound` when absent. The store's shared, read-only record (see
-    /// [`crate::store::Store::get_flow`]): clone it to change it, then replace the flow.
+    /// A flow by namespace and name; `FlowNotFound` when absent. The store's shared,
+    /// read-only record (see [`crate::store::Store::get_flow`]): clone it to change it, then
+    /// replace the flow.
+    pub async fn flow_named(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<FlowRecord>, ApiError> {
+        self.inner
+            .store
+            .get_flow_named(namespace, name)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::FlowNotFound {
+                flow: name.to_string(),
+            })
+    }
+
+    /// A flow by key, like [`Engine::flow_named`].
     pub async fn flow(&self, key: &FlowKey) -> Result<Arc<FlowRecord>, ApiError> {
         self.inner
             .store
@@ -178,11 +195,11 @@ impl Engine {
     /// The record and first event of a new execution; takes the request's input and metadata.
     /// Ids and generated names are time-ordered UUIDs (v7): a durable store appends their
     /// index entries instead of touching a random page of its indexes for every start.
-    fn new_record(&self, req: &mut StartRequest, name: String) -> (ExecutionRecord, Event) {
+    fn new_record(&self, req: &mut StartRequest, name: Arc<str>) -> (ExecutionRecord, Event) {
         let started = now();
         let record = ExecutionRecord {
             id: new_execution_id(),
-            name: name.into(),
+            name,
             flow: req.flow.key.clone(),
             flow_id: req.flow.id.clone(),
             mode: req.flow.flow.mode,
@@ -217,10 +234,7 @@ impl Engine {
     pub async fn start(&self, mut req: StartRequest) -> Result<Started, ApiError> {
         self.check_payload(&req.input)?;
         let case = self.test_case(&mut req)?;
-        let name = req
-            .name
-            .take()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let name = req.name.take().map_or_else(new_execution_id, Arc::from);
         let (mut record, first) = self.new_record(&mut req, name);
         record.test_case = case;
         match self
@@ -260,9 +274,9 @@ impl Engine {
         self.check_payload(&req.input)?;
         let case = self.test_case(&mut req)?;
         let name = match (req.name.take(), unique_suffix) {
-            (Some(n), true) => format!("{n}:{}", uuid::Uuid::now_v7()),
-            (Some(n), false) => n,
-            (None, _) => uuid::Uuid::now_v7().to_string(),
+            (Some(n), true) => suffixed_name(&n),
+            (Some(n), false) => Arc::from(n),
+            (None, _) => new_execution_id(),
         };
         let (mut record, first) = self.new_record(&mut req, name);
         record.test_case = case;
@@ -631,8 +645,42 @@ impl Engine {
     }
 }
 
+/// `{base}:{a new UUID}`, the name of an Express execution started under a name (fnf makes
+/// them unique this way), formatted on the stack straight into its shared string.
+fn suffixed_name(base: &str) -> Arc<str> {
+    let mut id_buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
+    let len = base.len() + 1 + id.len();
+    let mut buf = [0u8; 256];
+    if len > buf.len() {
+        return Arc::from(format!("{base}:{id}"));
+    }
+    buf[..base.len()].copy_from_slice(base.as_bytes());
+    buf[base.len()] = b':';
+    buf[base.len() + 1..len].copy_from_slice(id.as_bytes());
+    Arc::from(std::str::from_utf8(&buf[..len]).expect("joined from two strings and a colon"))
+}
+
 /// A new execution id: a time-ordered UUID (v7), formatted straight into its shared string.
 fn new_execution_id() -> Arc<str> {
     let mut buf = uuid::Uuid::encode_buffer();
     Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixed_names_are_the_base_a_colon_and_a_uuid() {
+        for base in ["run", "", &"x".repeat(300)] {
+            let name = suffixed_name(base);
+            let (head, id) = name.rsplit_once(':').expect("a colon");
+            assert_eq!(head, base);
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+            assert_eq!(id.len(), 36);
+        }
+        assert_ne!(suffixed_name("run"), suffixed_name("run"));
+        assert_eq!(new_execution_id().len(), 36);
+    }
 }

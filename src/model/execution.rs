@@ -113,6 +113,56 @@ impl FlowKey {
     }
 }
 
+/// A flow key's two parts, however they are held: a map keyed by [`FlowKey`] can be searched
+/// with `&(namespace, name) as &dyn FlowKeyView` without building a key (two strings and a
+/// shared block) per lookup. Hashes and compares exactly as [`FlowKey`] does.
+pub trait FlowKeyView {
+    /// The namespace.
+    fn namespace(&self) -> &str;
+    /// The flow name.
+    fn name(&self) -> &str;
+}
+
+impl FlowKeyView for FlowKey {
+    fn namespace(&self) -> &str {
+        &self.0.namespace
+    }
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+impl FlowKeyView for (&str, &str) {
+    fn namespace(&self) -> &str {
+        self.0
+    }
+    fn name(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn FlowKeyView + 'a> for FlowKey {
+    fn borrow(&self) -> &(dyn FlowKeyView + 'a) {
+        self
+    }
+}
+
+/// The same hash as the derived one of [`FlowKey`] (its parts' fields, in order).
+impl std::hash::Hash for dyn FlowKeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.namespace().hash(state);
+        self.name().hash(state);
+    }
+}
+
+impl PartialEq for dyn FlowKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace() == other.namespace() && self.name() == other.name()
+    }
+}
+
+impl Eq for dyn FlowKeyView + '_ {}
+
 impl std::ops::Deref for FlowKey {
     type Target = FlowKeyParts;
 
@@ -190,5 +240,27 @@ impl ExecutionRecord {
     /// Whether the execution has ended.
     pub fn is_terminal(&self) -> bool {
         self.status.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_map_keyed_by_flow_key_is_searched_by_its_parts() {
+        let keys: HashSet<FlowKey> = [FlowKey::new("ns", "a"), FlowKey::new("n", "sa")]
+            .into_iter()
+            .collect();
+        let found = |ns: &str, name: &str| {
+            let view: &dyn FlowKeyView = &(ns, name);
+            keys.get(view)
+                .map(|k| (k.namespace.clone(), k.name.clone()))
+        };
+        assert_eq!(found("ns", "a"), Some(("ns".into(), "a".into())));
+        assert_eq!(found("n", "sa"), Some(("n".into(), "sa".into())));
+        assert_eq!(found("nsa", ""), None);
+        assert_eq!(found("ns", "b"), None);
     }
 }

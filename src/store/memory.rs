@@ -16,7 +16,7 @@ use super::{
     ExecutionFilter, ExecutionUpdate, FlowRecord, InsertOutcome, Page, PutMode, Store, StoreError,
     TaskTokenRecord, TimerRecord, TokenState,
 };
-use crate::model::execution::FlowKey;
+use crate::model::execution::{FlowKey, FlowKeyView};
 use crate::model::{Event, ExecutionMode, ExecutionRecord};
 
 /// How many finished executions the memory store keeps per mode.
@@ -199,6 +199,15 @@ impl Store for MemoryStore {
     }
 
     async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        Ok(self.flows.get(key).map(|f| f.clone()))
+    }
+
+    async fn get_flow_named(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        let key: &dyn FlowKeyView = &(namespace, name);
         Ok(self.flows.get(key).map(|f| f.clone()))
     }
 

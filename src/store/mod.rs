@@ -97,6 +97,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// store hands out the record it keeps rather than a copy); change it with
     /// [`Store::replace_flow`].
     async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError>;
+    /// A flow by namespace and name: [`Store::get_flow`] without a [`FlowKey`] to hand (a
+    /// store with an in-memory index looks it up without building one).
+    async fn get_flow_named(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        self.get_flow(&FlowKey::new(namespace, name)).await
+    }
     /// A flow by its id; shared like [`Store::get_flow`].
     async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError>;
     /// Removes a flow; returns whether it existed. Its executions become invisible.

@@ -852,6 +852,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn get_flow_named(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        let cached: &dyn crate::model::execution::FlowKeyView = &(namespace, name);
+        if let Some(f) = self.flow_cache.get(cached) {
+            return Ok(Some(f.clone()));
+        }
+        self.get_flow(&FlowKey::new(namespace, name)).await
+    }
+
     async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         if let Some(f) = self.flow_cache.get(key) {
             return Ok(Some(f.clone()));

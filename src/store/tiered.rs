@@ -64,6 +64,13 @@ impl Store for TieredStore {
     async fn get_flow(&self, key: &FlowKey) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         self.durable.get_flow(key).await
     }
+    async fn get_flow_named(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<FlowRecord>>, StoreError> {
+        self.durable.get_flow_named(namespace, name).await
+    }
     async fn get_flow_by_id(&self, id: &str) -> Result<Option<Arc<FlowRecord>>, StoreError> {
         self.durable.get_flow_by_id(id).await
     }

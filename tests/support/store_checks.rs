@@ -155,6 +155,17 @@ pub async fn flows_behave(s: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+    // By namespace and name (no key built): the same flows, and nothing across namespaces.
+    assert_flow_eq(
+        &s.get_flow_named("other", "a").await.unwrap().unwrap(),
+        &flow("other", "a", "oa"),
+    );
+    assert_flow_eq(
+        &s.get_flow_named("ns", "c").await.unwrap().unwrap(),
+        &flow("ns", "c", "fc"),
+    );
+    assert!(s.get_flow_named("ns", "zz").await.unwrap().is_none());
+    assert!(s.get_flow_named("nsa", "").await.unwrap().is_none());
 
     // Replace (a new id moves the id index).
     let mut r = flow("ns", "a", "fa-new");

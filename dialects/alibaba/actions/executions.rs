@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::dialects::alibaba::params::{check_name, invalid};
 use crate::dialects::alibaba::rpc::{ActionResult, Answer, Ctx};
-use crate::dialects::alibaba::{error_names, flow_key, records, wire};
+use crate::dialects::alibaba::{error_names, records, wire};
 use crate::dialects::JsonObject;
 use crate::engine::{Engine, StartRequest};
 use crate::model::error_names as model_error_names;
@@ -18,7 +18,7 @@ use crate::store::{ExecutionFilter, FlowRecord};
 
 async fn flow(ctx: &Ctx<'_>) -> Result<Arc<FlowRecord>, ApiError> {
     let name = ctx.params.required("FlowName")?;
-    ctx.app.engine.flow(&flow_key(ctx, name)).await
+    ctx.app.engine.flow_named(ctx.namespace(), name).await
 }
 
 async fn execution(ctx: &Ctx<'_>, flow: &FlowRecord) -> Result<ExecutionRecord, ApiError> {
@@ -35,7 +35,12 @@ fn request(ctx: &Ctx<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, ApiErro
     }
     let input = p.json_object("Input")?.unwrap_or_else(|| json!({}));
     let mut metadata = Map::new();
-    if let Some(text) = p.optional("Input") {
+    // The input as sent, for answers that echo it; not kept when it is the input's own
+    // compact JSON (what they would write anyway).
+    if let Some(text) = p
+        .optional("Input")
+        .filter(|t| !wire::is_json_text_of(t, &input))
+    {
         metadata.insert("InputText".into(), json!(text));
     }
     if let Some(env) = flow.metadata.get("Environment").filter(|v| !v.is_null()) {
