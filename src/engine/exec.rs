@@ -84,17 +84,25 @@ pub(crate) struct ExecCtx {
     pub(crate) failed_at: Mutex<Option<crate::model::RetryPoint>>,
     /// Where a resumed execution carries on (see `resume`); `None` for a fresh run.
     pub(crate) resume: Option<Box<super::resume::ResumePlan>>,
-    next_event: AtomicU64,
     /// Events in the stored history: those before this run plus those it committed (ids can
     /// run ahead of it: an event numbered past the history limit is never stored).
     committed: AtomicU64,
-    /// The time stamped on new events. Refreshed by
-    /// [`ExecCtx::tick`] when a state begins and whenever the execution resumes from a wait or
-    /// a call, so a burst of pure transitions reads the clock once.
-    clock: Mutex<Timestamp>,
+    /// Event numbering, time and buffer, behind one lock: recording an event takes it once.
+    journal: Mutex<Journal>,
+}
+
+/// The events of a run not yet committed, and what the next one is stamped with.
+#[derive(Debug)]
+struct Journal {
+    /// Id of the next event.
+    next_event: u64,
+    /// The time stamped on new events. Refreshed by [`ExecCtx::tick`] when a state begins and
+    /// whenever the execution resumes from a wait or a call, so a burst of pure transitions
+    /// reads the clock once.
+    clock: Timestamp,
     /// Events numbered but not yet committed: pure transitions are buffered and committed
     /// together before the next side effect (a call, a wait, a callback) and at the end.
-    pending: Mutex<Vec<Event>>,
+    pending: Vec<Event>,
 }
 
 impl ExecCtx {
@@ -127,10 +135,12 @@ impl ExecCtx {
             global: Mutex::new(Value::Object(Map::new())),
             failed_at: Mutex::new(None),
             resume: None,
-            next_event: AtomicU64::new(first_event_id + 1),
             committed: AtomicU64::new(first_event_id),
-            clock: Mutex::new(Utc::now()),
-            pending: Mutex::new(Vec::with_capacity(16)),
+            journal: Mutex::new(Journal {
+                next_event: first_event_id + 1,
+                clock: Utc::now(),
+                pending: Vec::with_capacity(16),
+            }),
         }
     }
 
@@ -154,12 +164,17 @@ impl ExecCtx {
 
     /// Reads the wall clock for the events that follow.
     pub(crate) fn tick(&self) {
-        *self.clock.lock().expect("clock lock") = Utc::now();
+        let now = Utc::now();
+        self.journal().clock = now;
+    }
+
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().expect("journal lock")
     }
 
     /// Id of the most recently numbered event.
     pub(crate) fn last_event_id(&self) -> u64 {
-        self.next_event.load(Ordering::Relaxed) - 1
+        self.journal().next_event - 1
     }
 
     /// Events in the stored history, counting `more` about to be committed with them.
@@ -175,10 +190,15 @@ impl ExecCtx {
         cause: u64,
         detail: EventDetail,
     ) -> Event {
+        let (id, time) = {
+            let mut j = self.journal();
+            j.next_event += 1;
+            (j.next_event - 1, j.clock)
+        };
         Event {
-            id: self.next_event.fetch_add(1, Ordering::Relaxed),
+            id,
             cause_id: cause,
-            time: *self.clock.lock().expect("clock lock"),
+            time,
             kind,
             state: state.clone(),
             detail,
@@ -199,9 +219,11 @@ impl ExecCtx {
         if let Some(id) = self.resume.as_ref().and_then(|plan| plan.replayed(kind)) {
             return Ok(id);
         }
-        let event = self.event(kind, state, cause, detail);
-        let id = event.id;
+        let mut j = self.journal();
+        let id = j.next_event;
+        j.next_event += 1;
         if id > self.engine.config.max_history_events {
+            drop(j);
             self.abort(Abort::Fail(ExecError::new(
                 error_names::HISTORY_LIMIT,
                 format!(
@@ -211,7 +233,15 @@ impl ExecCtx {
             )));
             return Err(Interrupt::Cancelled);
         }
-        self.pending.lock().expect("pending lock").push(event);
+        let time = j.clock;
+        j.pending.push(Event {
+            id,
+            cause_id: cause,
+            time,
+            kind,
+            state: state.clone(),
+            detail,
+        });
         Ok(id)
     }
 
@@ -237,7 +267,7 @@ impl ExecCtx {
 
     /// The buffered events, leaving the buffer empty.
     pub(crate) fn take_pending(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.pending.lock().expect("pending lock"))
+        std::mem::take(&mut self.journal().pending)
     }
 
     /// The canonical `$context` object for a state (see docs/expressions.md).

@@ -474,9 +474,11 @@ pub struct FunctionBinding {
 #[derive(Default)]
 pub struct FunctionRegistry {
     bindings: Vec<FunctionBinding>,
-    exact_patterns: HashMap<String, usize>,
+    /// Hashed with ahash: SipHash showed up per task call (the keys are the operator's own
+    /// configuration, not attacker-chosen).
+    exact_patterns: HashMap<String, usize, ahash::RandomState>,
     glob_patterns: Vec<(Glob, usize)>,
-    exact_names: HashMap<String, usize>,
+    exact_names: HashMap<String, usize, ahash::RandomState>,
     glob_names: Vec<(Glob, usize)>,
     /// Built-in service targets (`HTTP:Request`, MNS), consulted when no binding matches.
     services: super::services::Services,

@@ -54,7 +54,8 @@ fn start_request(r: &Req<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, Ven
     }
     Ok(StartRequest {
         flow,
-        name: Some(uuid::Uuid::new_v4().to_string()),
+        // FunctionGraph executions have no names: the engine names each one with a new UUID.
+        name: None,
         input,
         metadata: Value::Object(metadata),
         callback_token: None,
