@@ -105,6 +105,28 @@ struct Journal {
     pending: Vec<Event>,
 }
 
+impl Journal {
+    /// The next event: numbered and stamped with the current time.
+    fn stamp(
+        &mut self,
+        kind: EventKind,
+        state: &Arc<str>,
+        cause: u64,
+        detail: EventDetail,
+    ) -> Event {
+        let id = self.next_event;
+        self.next_event += 1;
+        Event {
+            id,
+            cause_id: cause,
+            time: self.clock,
+            kind,
+            state: state.clone(),
+            detail,
+        }
+    }
+}
+
 impl ExecCtx {
     /// A context whose next event id follows `first_event_id`.
     #[allow(clippy::too_many_arguments)]
@@ -190,23 +212,12 @@ impl ExecCtx {
         cause: u64,
         detail: EventDetail,
     ) -> Event {
-        let (id, time) = {
-            let mut j = self.journal();
-            j.next_event += 1;
-            (j.next_event - 1, j.clock)
-        };
-        Event {
-            id,
-            cause_id: cause,
-            time,
-            kind,
-            state: state.clone(),
-            detail,
-        }
+        self.journal().stamp(kind, state, cause, detail)
     }
 
     /// Records one event. It is committed with the next [`ExecCtx::flush`], which runs before
-    /// any side effect, so an effect never happens before the events that lead to it are
+    /// any side effect (except a task call of an Express execution kept in memory, see
+    /// `states::task`), so an effect never happens before the events that lead to it are
     /// stored. Past the history limit, the execution is aborted as failed and the caller
     /// unwinds.
     pub(crate) async fn emit(
@@ -220,9 +231,8 @@ impl ExecCtx {
             return Ok(id);
         }
         let mut j = self.journal();
-        let id = j.next_event;
-        j.next_event += 1;
-        if id > self.engine.config.max_history_events {
+        let event = j.stamp(kind, state, cause, detail);
+        if event.id > self.engine.config.max_history_events {
             drop(j);
             self.abort(Abort::Fail(ExecError::new(
                 error_names::HISTORY_LIMIT,
@@ -233,19 +243,12 @@ impl ExecCtx {
             )));
             return Err(Interrupt::Cancelled);
         }
-        let time = j.clock;
-        j.pending.push(Event {
-            id,
-            cause_id: cause,
-            time,
-            kind,
-            state: state.clone(),
-            detail,
-        });
+        let id = event.id;
+        j.pending.push(event);
         Ok(id)
     }
 
-    /// Commits the buffered events. Called before every side effect.
+    /// Commits the buffered events. Called before side effects (see [`ExecCtx::emit`]).
     pub(crate) async fn flush(&self) -> Result<(), Interrupt> {
         let events = self.take_pending();
         if events.is_empty() {
