@@ -103,14 +103,7 @@ impl Engine {
 
     /// A flow by key, like [`Engine::flow_named`].
     pub async fn flow(&self, key: &FlowKey) -> Result<Arc<FlowRecord>, ApiError> {
-        self.inner
-            .store
-            .get_flow(key)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::FlowNotFound {
-                flow: key.name.clone(),
-            })
+        self.flow_named(&key.namespace, &key.name).await
     }
 
     /// Deletes a flow; its executions become invisible and running ones are stopped.

@@ -62,19 +62,22 @@ impl<'a> Frame<'a> {
     }
 
     /// A state's input or output template applied to `input` (the state's raw or effective
-    /// input): the value it produces, shared without a copy when the template passes a value
-    /// the engine holds through unchanged (see [`Template::passes_through`]).
+    /// input) and, for an output, the kind's `result`: the value it produces, shared without a
+    /// copy when the template passes a value the engine holds through unchanged (see
+    /// [`Template::passes_through`]).
     fn transform(
         &self,
         ctx: &'a ExecCtx,
         t: &Template,
         vars: Vars<'_>,
         input: &Arc<Value>,
+        result: Option<&Arc<Value>>,
         info: &StateInfo<'_>,
     ) -> Result<Arc<Value>, Interrupt> {
         let shared = match t.passes_through(&vars) {
             Some(Var::Input) => Some(input.clone()),
             Some(Var::ScopeInput) => Some(self.scope_input.clone()),
+            Some(Var::Result) => result.cloned(),
             _ => None,
         };
         match shared {
@@ -466,7 +469,7 @@ async fn attempt_state<'a>(
     let effective = match &state.input {
         None => raw.clone(),
         Some(t) => {
-            let v = frame.transform(ctx, t, frame.vars(ctx, raw), raw, &info)?;
+            let v = frame.transform(ctx, t, frame.vars(ctx, raw), raw, None, &info)?;
             ctx.check_size(format_args!("the input of state '{}'", state.name), &v)?;
             v
         }
@@ -497,10 +500,7 @@ async fn attempt_state<'a>(
         Some(t) => {
             let mut vars = frame.vars(ctx, &effective);
             vars.result = Some(&outcome.result);
-            let v = match t.passes_through(&vars) {
-                Some(Var::Result) => outcome.result.clone(),
-                _ => frame.transform(ctx, t, vars, &effective, &info)?,
-            };
+            let v = frame.transform(ctx, t, vars, &effective, Some(&outcome.result), &info)?;
             ctx.check_size(format_args!("the output of state '{}'", state.name), &v)?;
             v
         }

@@ -85,8 +85,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// leads to a task call before making it only where that can matter: in a durable store
     /// (a restart resumes from it) or for Standard executions (whose history is read while
     /// they run).
-    fn durable(&self, mode: crate::model::ExecutionMode) -> bool {
-        let _ = mode;
+    fn durable(&self, _mode: crate::model::ExecutionMode) -> bool {
         true
     }
     /// Adds a flow; `AlreadyExists` when its key is taken.
