@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use flowgate::model::{Event, EventKind};
 use serde_json::{json, Value};
 use support::gateway::{
-    calls_of, create_flow, deploy, head, output, scaffold, start, task, time_of, wait_for_file,
-    write_config, Gateway, DONE,
+    calls_of, create_flow, deploy, head, output, scaffold, start, task, time_of, until_recorded,
+    wait_for_file, write_config, Gateway, DONE,
 };
 use support::postgres::TestDb;
 use tokio_postgres::Client;
@@ -277,6 +277,15 @@ async fn executions_of_a_killed_node_finish_on_another() {
         !calls_of(&calls, "r1").is_empty() && !calls_of(&calls, "s1").is_empty()
     })
     .await;
+    // Until the retry's failed call and back-off and both Waits are stored: a crash before
+    // that runs the call or the Wait again, rightly, and this test would race the commit.
+    for (flow, name, kind, step) in [
+        ("retries", "r1", "TaskFailed", "Flaky"),
+        ("waits", "w1", "StepEntered", "Pause"),
+        ("globals", "g1", "StepEntered", "Pause"),
+    ] {
+        until_recorded(c.a(), flow, name, kind, step).await;
+    }
     // The other node sees them (the store is shared), running and held by node-a.
     let w1 = c.b.describe("waits", "w1").await;
     assert_eq!(w1["Status"], "Running", "{w1}");

@@ -391,6 +391,27 @@ pub async fn wait_for_file(path: &Path, max: Duration) -> String {
     }
 }
 
+/// Waits until the stored history of `flow`/`name` (GetExecutionHistory reads the store) holds
+/// an event of vendor type `kind` in step `step`: what a crash test needs stored before it
+/// kills a gateway, so the test does not race the engine's commit.
+pub async fn until_recorded(gw: &Gateway, flow: &str, name: &str, kind: &str, step: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = gw.history(flow, name).await;
+        if stored
+            .iter()
+            .any(|e| e["Type"] == kind && e["StepName"] == step)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: no {kind} of {step} stored: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The lines of the call log for one execution, in order.
 pub fn calls_of(calls: &Path, execution: &str) -> Vec<String> {
     std::fs::read_to_string(calls)
