@@ -117,3 +117,34 @@ pub fn registry(config: &Config) -> Vec<Box<dyn Dialect>> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_object_is_what_serde_json_writes_for_the_same_map() {
+        let texts = [
+            "",
+            "plain",
+            "exec:0b7e0e3c-1d4f-4a3e-9a51-2f6c1b7d9e00",
+            "quote \" and backslash \\",
+            "new\nline\ttab\u{1}\u{1f}",
+            "del \u{7f}, é, 日本, 🎉",
+            "{\"i\":1}",
+        ];
+        let mut ours = JsonObject::with_capacity(16);
+        let mut map = serde_json::Map::new();
+        for (i, t) in texts.iter().enumerate() {
+            let key = format!("{t}{i}");
+            ours.string(&key, t);
+            map.insert(key, serde_json::Value::String(t.to_string()));
+        }
+        ours.value("nested", &serde_json::json!({"a": [1, "b\"c"]}));
+        map.insert("nested".into(), serde_json::json!({"a": [1, "b\"c"]}));
+        assert_eq!(
+            String::from_utf8(ours.into_bytes()).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+    }
+}

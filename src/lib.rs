@@ -14,6 +14,7 @@
 //! - [`server`]: the axum app every dialect mounts its routes on;
 //! - [`yaml`]: the one module that parses YAML;
 //! - [`body`]: reading a request body within a size limit;
+//! - [`text`]: byte-level text helpers for the per-request path;
 //! - [`alloc`]: the global allocator of the binary and its benchmarks (mimalloc).
 
 pub mod alloc;
@@ -29,4 +30,5 @@ pub mod model;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod yaml;

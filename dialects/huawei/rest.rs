@@ -17,6 +17,7 @@ use crate::config::AuthMode;
 use crate::dialects::RawRequest;
 use crate::model::ApiError;
 use crate::server::AppState;
+use crate::text::split_ascii;
 
 /// Largest request body (FunctionGraph's 6 MB invocation limit); larger is `FSS.0413`.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -111,10 +112,12 @@ pub async fn handle(app: AppState, req: Request) -> Response {
     };
     let path = parts.uri.path();
     let raw_query = parts.uri.query().unwrap_or("");
-    let segments: Vec<Cow<'_, str>> = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+    let segments: Vec<Cow<'_, str>> = split_ascii(path.trim_start_matches('/'), b'/')
+        .map(|s| match s.contains('%') {
+            // Nothing to decode (ids and names as the SDKs send them): already UTF-8.
+            false => Cow::Borrowed(s),
+            true => percent_encoding::percent_decode_str(s).decode_utf8_lossy(),
+        })
         .collect();
     let route = match route(&parts.method, &segments) {
         Some(r) => r,

@@ -13,6 +13,7 @@
 //! [`canonical_query`], [`canonical_headers`], [`canonical_request`], [`string_to_sign`],
 //! [`signature`]) are public for debugging and for the tests that pin them to the SDKs.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -26,6 +27,7 @@ use subtle::ConstantTimeEq;
 
 use crate::dialects::RawRequest;
 use crate::model::AuthFailure;
+use crate::text::split_ascii;
 
 /// The algorithm token of the only scheme supported (`V11-HMAC-SHA256`, `SDK-HMAC-SM3`,
 /// `SDK-ECDSA-P256-SHA256` and `SDK-SM2-SM3` are rejected as unsupported).
@@ -92,8 +94,7 @@ struct AuthorizationRef<'a> {
 impl<'a> AuthorizationRef<'a> {
     /// The signed header names in the order listed.
     fn signed_headers(&self) -> impl Iterator<Item = &'a str> {
-        self.signed
-            .split(';')
+        split_ascii(self.signed, b';')
             .map(str::trim)
             .filter(|h| !h.is_empty())
     }
@@ -109,7 +110,7 @@ fn parse_authorization_ref(value: &str) -> Result<AuthorizationRef<'_>, AuthFail
         )));
     }
     let (mut access, mut signed, mut signature) = (None, None, None);
-    for item in rest.split(',') {
+    for item in split_ascii(rest, b',') {
         let Some((k, v)) = item.trim().split_once('=') else {
             continue;
         };
@@ -199,7 +200,7 @@ fn push_reencoded(out: &mut String, raw: &str) {
 /// Appends [`canonical_uri`]`(path)`.
 fn write_canonical_uri(out: &mut String, path: &str) {
     let start = out.len();
-    for (i, segment) in path.split('/').enumerate() {
+    for (i, segment) in split_ascii(path, b'/').enumerate() {
         if i > 0 {
             out.push('/');
         }
@@ -246,7 +247,7 @@ fn push_header_value(out: &mut String, headers: &HeaderMap, name: &str) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
+        out.push_str(header_text(v).trim());
     }
 }
 
@@ -274,17 +275,38 @@ fn write_canonical_headers<S: AsRef<str>>(
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    HexDigest::sha256(bytes).as_str().to_owned()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
+/// A 32-byte digest as 64 lower-case hex digits, on the stack: the verifier formats three
+/// per request and needs none of them as a `String`.
+struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    fn of(digest: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
+            pair[0] = DIGITS[(b >> 4) as usize];
+            pair[1] = DIGITS[(b & 0xf) as usize];
+        }
+        HexDigest(out)
     }
-    s
+
+    fn sha256(bytes: &[u8]) -> Self {
+        Self::of(&Sha256::digest(bytes))
+    }
+
+    fn hmac_sha256(secret: &str, message: &str) -> Self {
+        let mut mac =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+        mac.update(message.as_bytes());
+        Self::of(&mac.finalize().into_bytes())
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 /// The payload hash line of the canonical request: the literal `X-Sdk-Content-Sha256`
@@ -292,7 +314,7 @@ fn hex(bytes: &[u8]) -> String {
 /// of the raw body bytes (exactly as received: never re-serialise a JSON body first).
 pub fn payload_hash(headers: &HeaderMap, body: &[u8]) -> String {
     match headers.get(CONTENT_SHA256_HEADER) {
-        Some(v) => String::from_utf8_lossy(v.as_bytes()).trim().to_owned(),
+        Some(v) => header_text(v).trim().to_owned(),
         None => sha256_hex(body),
     }
 }
@@ -357,19 +379,22 @@ fn write_canonical_request<S: AsRef<str>>(
 /// The StringToSign: `SDK-HMAC-SHA256\n<X-Sdk-Date as sent>\n<hex SHA-256 of the canonical
 /// request>`.
 pub fn string_to_sign(x_sdk_date: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{x_sdk_date}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    let digest = HexDigest::sha256(canonical_request.as_bytes());
+    let mut out = String::with_capacity(ALGORITHM.len() + x_sdk_date.len() + 66);
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(x_sdk_date);
+    out.push('\n');
+    out.push_str(digest.as_str());
+    out
 }
 
 /// The signature: lower-case hex `HMAC-SHA256(key = SK, string_to_sign)` (the raw SK, no
 /// date/region key derivation).
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    HexDigest::hmac_sha256(secret, string_to_sign)
+        .as_str()
+        .to_owned()
 }
 
 /// Formats a time as an `X-Sdk-Date` value ([`DATE_FORMAT`]).
@@ -419,6 +444,15 @@ fn ct_eq(a: &str, b: &str) -> bool {
 
 /// Constant-time equality of a lower-case hex `expected` and `provided` lower-cased (the
 /// length is not secret): `ct_eq(expected, &provided.to_ascii_lowercase())` without the copy.
+/// A header value as text: borrowed when it is visible ASCII (every value the SDKs send),
+/// otherwise decoded as UTF-8 with replacement characters.
+fn header_text(v: &HeaderValue) -> Cow<'_, str> {
+    match v.to_str() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()),
+    }
+}
+
 fn ct_eq_lowercased(expected: &str, provided: &str) -> bool {
     expected.len() == provided.len()
         && expected
@@ -469,14 +503,14 @@ pub fn authenticate_with<S: AsRef<str>>(
         };
         return Err(AuthFailure::Missing(msg));
     };
-    let value = String::from_utf8_lossy(value.as_bytes());
+    let value = header_text(value);
     let auth = parse_authorization_ref(&value)?;
     let secret =
         secret_for(auth.access).ok_or_else(|| AuthFailure::UnknownKey(auth.access.to_owned()))?;
     let date = req
         .headers
         .get(DATE_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .map(header_text)
         .ok_or_else(|| {
             AuthFailure::Missing("the X-Sdk-Date header must be specified".to_owned())
         })?;
@@ -498,12 +532,16 @@ pub fn authenticate_with<S: AsRef<str>>(
         });
     }
     // Without an X-Sdk-Content-Sha256 the hash is the body's own: nothing to cross-check.
-    let (hash, payload_ok) = match req.headers.get(CONTENT_SHA256_HEADER) {
-        None => (sha256_hex(req.body), true),
-        Some(_) => {
-            let hash = payload_hash(req.headers, req.body);
+    let declared = req.headers.get(CONTENT_SHA256_HEADER).map(header_text);
+    let body_hash;
+    let (hash, payload_ok) = match declared.as_deref().map(str::trim) {
+        None => {
+            body_hash = HexDigest::sha256(req.body);
+            (body_hash.as_str(), true)
+        }
+        Some(hash) => {
             let ok = !(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-                || hash.eq_ignore_ascii_case(&sha256_hex(req.body));
+                || hash.eq_ignore_ascii_case(HexDigest::sha256(req.body).as_str());
             (hash, ok)
         }
     };
@@ -516,11 +554,11 @@ pub fn authenticate_with<S: AsRef<str>>(
         req.raw_query,
         req.headers,
         &signed_headers,
-        &hash,
+        hash,
     );
     let string_to_sign = string_to_sign(date, &creq);
-    let expected = signature(secret.as_ref(), &string_to_sign);
-    let sig_ok = ct_eq_lowercased(&expected, auth.signature);
+    let expected = HexDigest::hmac_sha256(secret.as_ref(), &string_to_sign);
+    let sig_ok = ct_eq_lowercased(expected.as_str(), auth.signature);
     if !(sig_ok && payload_ok) {
         return Err(AuthFailure::BadSignature { string_to_sign });
     }

@@ -142,6 +142,9 @@ impl ExecCtx {
         callback_token: Option<String>,
         test_case: Option<String>,
     ) -> Self {
+        // Room for a straight run through the top level (a task state records up to six
+        // events) and the end, so the buffer does not grow mid-run.
+        let room = (flow.root.states.len() * 6 + 2).clamp(16, 64);
         ExecCtx {
             engine,
             id,
@@ -161,7 +164,7 @@ impl ExecCtx {
             journal: Mutex::new(Journal {
                 next_event: first_event_id + 1,
                 clock: Utc::now(),
-                pending: Vec::with_capacity(16),
+                pending: Vec::with_capacity(room),
             }),
         }
     }

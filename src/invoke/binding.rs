@@ -402,7 +402,7 @@ pub fn function_name(target: &str) -> &str {
         // Split without collecting (this runs for every task call): up to 6 parts fit.
         let mut parts = [""; 6];
         let mut n = 0;
-        for part in rest.split(':') {
+        for part in crate::text::split_ascii(rest, b':') {
             if n == parts.len() {
                 n += 1;
                 break;

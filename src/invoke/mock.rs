@@ -2,6 +2,7 @@
 //! the spirit of AWS Step Functions Local's MockConfigFile. It lets flows with retries, catches
 //! and timeouts be exercised without deploying any function.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,7 +81,16 @@ pub fn parse_attempts(spec: &str) -> Result<AttemptSpec, String> {
 #[derive(Debug, Clone)]
 pub struct MockInvoker {
     name: String,
-    responses: Vec<(AttemptSpec, MockResponse)>,
+    responses: Vec<Scripted>,
+}
+
+/// One scripted response with the attempts it answers, its `return` value kept shared so
+/// that every call hands out the same value instead of a copy.
+#[derive(Debug, Clone)]
+struct Scripted {
+    attempts: AttemptSpec,
+    response: MockResponse,
+    returned: Option<Arc<Value>>,
 }
 
 impl MockInvoker {
@@ -107,7 +117,11 @@ impl MockInvoker {
                     "response {k}: give exactly one of `return` and `throw`"
                 ));
             }
-            compiled.push((spec, r));
+            compiled.push(Scripted {
+                attempts: spec,
+                returned: r.ret.clone().map(Arc::new),
+                response: r,
+            });
         }
         Ok(MockInvoker {
             name,
@@ -122,17 +136,22 @@ impl MockInvoker {
 
     /// The response that would answer the 0-based `attempt`, if any.
     pub fn response_for(&self, attempt: u32) -> Option<&MockResponse> {
-        self.responses
-            .iter()
-            .find(|(spec, _)| spec.matches(attempt))
-            .map(|(_, r)| r)
+        self.scripted_for(attempt).map(|s| &s.response)
+    }
+
+    fn scripted_for(&self, attempt: u32) -> Option<&Scripted> {
+        self.responses.iter().find(|s| s.attempts.matches(attempt))
     }
 }
 
 #[async_trait]
 impl Invoker for MockInvoker {
     async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError> {
-        let Some(r) = self.response_for(call.attempt) else {
+        self.invoke_shared(call).await.map(Arc::unwrap_or_clone)
+    }
+
+    async fn invoke_shared(&self, call: &Invocation<'_>) -> Result<Arc<Value>, InvokeError> {
+        let Some(s) = self.scripted_for(call.attempt) else {
             return Err(InvokeError::Invocation {
                 code: "MockNotFound".to_string(),
                 message: format!(
@@ -141,17 +160,17 @@ impl Invoker for MockInvoker {
                 ),
             });
         };
-        if let Some(ms) = r.delay_ms.filter(|ms| *ms > 0) {
+        if let Some(ms) = s.response.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        match (&r.ret, &r.throw) {
+        match (&s.returned, &s.response.throw) {
             (_, Some(t)) => Err(InvokeError::Function {
                 error_type: t.error.clone(),
                 message: t.cause.clone(),
             }),
             (Some(v), None) => Ok(v.clone()),
             // Excluded by try_new.
-            (None, None) => Ok(Value::Null),
+            (None, None) => Ok(Arc::new(Value::Null)),
         }
     }
 }

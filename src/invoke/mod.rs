@@ -9,6 +9,7 @@ pub mod mock;
 pub mod services;
 pub mod testcases;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -82,4 +83,11 @@ pub trait Invoker: Send + Sync + std::fmt::Debug {
     /// Performs one call. The engine enforces the task timeout around this future and drops
     /// it when the execution is stopped, so implementations must be cancel-safe.
     async fn invoke(&self, call: &Invocation<'_>) -> Result<Value, InvokeError>;
+
+    /// [`Invoker::invoke`] with the result shared, as the engine keeps it. An invoker that
+    /// answers with a value it holds (a mock's scripted answer) hands out that value instead
+    /// of a copy per call; the others wrap what [`Invoker::invoke`] returns.
+    async fn invoke_shared(&self, call: &Invocation<'_>) -> Result<Arc<Value>, InvokeError> {
+        self.invoke(call).await.map(Arc::new)
+    }
 }

@@ -57,9 +57,10 @@ pub struct Scope {
     /// `None` = the last state's output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Template>,
-    /// Position of each state by name, built by [`Flow::prepare`].
+    /// Position of each state by name, built by [`Flow::prepare`]. Hashed with ahash: every
+    /// transition looks its next state up here.
     #[serde(skip)]
-    pub index: HashMap<String, usize>,
+    pub index: HashMap<String, usize, ahash::RandomState>,
 }
 
 /// One state of a scope: what it does, how its data is shaped and where control goes next.

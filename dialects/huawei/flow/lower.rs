@@ -1,8 +1,6 @@
 //! Lowering a [`WorkflowDefinition`] into the canonical [`Flow`] (the mapping is documented in
 //! `dialects/huawei/FLOWS.md`).
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::definition::{
@@ -50,7 +48,7 @@ fn scope(start_at: String, states: Vec<State>) -> Scope {
         states,
         accumulate_local: false,
         output: None,
-        index: HashMap::new(),
+        index: Default::default(),
     }
 }
 

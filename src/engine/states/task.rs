@@ -201,17 +201,20 @@ pub(crate) async fn run<'a>(
     let work = async {
         if already_called {
             // The callee has the token already: do not call it again.
-            return Ok(Value::Null);
+            return Ok(Arc::new(Value::Null));
         }
         match (binding, &ctx.test_case) {
-            (Some(b), _) => b.invoker.invoke(&call).await.map_err(invoke_error),
+            (Some(b), _) => b.invoker.invoke_shared(&call).await.map_err(invoke_error),
             (None, Some(case)) if mocked => ctx
                 .engine
                 .test_cases
                 .answer(&ctx.flow_key.name, case, name, call.attempt)
                 .await
+                .map(Arc::new)
                 .map_err(invoke_error),
-            (None, _) => subflow::call(ctx, spec.mode, call.event, token.as_deref()).await,
+            (None, _) => subflow::call(ctx, spec.mode, call.event, token.as_deref())
+                .await
+                .map(Arc::new),
         }
     };
     let called = tokio::select! {
@@ -331,7 +334,7 @@ pub(crate) async fn run<'a>(
                 }
             }
         }
-        _ => Arc::new(result),
+        _ => result,
     };
     if let Err(e) = check_result(ctx, spec, name, &result) {
         return fail(ctx, &state.label, cause, e).await;
