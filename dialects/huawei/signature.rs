@@ -39,6 +39,12 @@ pub const DATE_HEADER: &str = "x-sdk-date";
 /// The optional header whose literal value replaces the body hash (the SDKs send
 /// `UNSIGNED-PAYLOAD` for bodies that are neither JSON nor BSON).
 pub const CONTENT_SHA256_HEADER: &str = "x-sdk-content-sha256";
+
+/// [`DATE_HEADER`] as a header name, looked up without parsing the name again.
+const DATE_HEADER_NAME: HeaderName = HeaderName::from_static(DATE_HEADER);
+
+/// [`CONTENT_SHA256_HEADER`] as a header name.
+const CONTENT_SHA256_HEADER_NAME: HeaderName = HeaderName::from_static(CONTENT_SHA256_HEADER);
 /// Hex SHA-256 of an empty body.
 pub const EMPTY_BODY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -242,8 +248,14 @@ fn push_header_value(out: &mut String, headers: &HeaderMap, name: &str) {
     } else {
         name
     };
-    // Looked up by `&str`: a `HeaderName` for a custom header (`x-sdk-date`) would allocate.
-    for (i, v) in headers.get_all(name).iter().enumerate() {
+    // Found by comparing names (stored lower-case): a lookup by `&str` validates and
+    // lower-cases the name through a table first, several times the cost for the handful of
+    // headers a request carries, and a `HeaderName` for a custom header would allocate.
+    let values = headers
+        .iter()
+        .filter(|(k, _)| k.as_str() == name)
+        .map(|(_, v)| v);
+    for (i, v) in values.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -313,7 +325,7 @@ impl HexDigest {
 /// value when the request carries one (e.g. `UNSIGNED-PAYLOAD`), otherwise the hex SHA-256
 /// of the raw body bytes (exactly as received: never re-serialise a JSON body first).
 pub fn payload_hash(headers: &HeaderMap, body: &[u8]) -> String {
-    match headers.get(CONTENT_SHA256_HEADER) {
+    match headers.get(CONTENT_SHA256_HEADER_NAME) {
         Some(v) => header_text(v).trim().to_owned(),
         None => sha256_hex(body),
     }
@@ -509,7 +521,7 @@ pub fn authenticate_with<S: AsRef<str>>(
         secret_for(auth.access).ok_or_else(|| AuthFailure::UnknownKey(auth.access.to_owned()))?;
     let date = req
         .headers
-        .get(DATE_HEADER)
+        .get(DATE_HEADER_NAME)
         .map(header_text)
         .ok_or_else(|| {
             AuthFailure::Missing("the X-Sdk-Date header must be specified".to_owned())
@@ -532,7 +544,7 @@ pub fn authenticate_with<S: AsRef<str>>(
         });
     }
     // Without an X-Sdk-Content-Sha256 the hash is the body's own: nothing to cross-check.
-    let declared = req.headers.get(CONTENT_SHA256_HEADER).map(header_text);
+    let declared = req.headers.get(CONTENT_SHA256_HEADER_NAME).map(header_text);
     let body_hash;
     let (hash, payload_ok) = match declared.as_deref().map(str::trim) {
         None => {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -16,6 +16,13 @@ use crate::dialects::JsonObject;
 use crate::engine::StartRequest;
 use crate::model::{ApiError, EventKind, ExecutionMode, ExecutionRecord, ExecutionStatus, Flow};
 use crate::store::FlowRecord;
+
+/// The start headers kept with an execution (its metadata), as the console shows them.
+const KEPT_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-create-time"),
+    HeaderName::from_static("x-workflowrun-id"),
+    HeaderName::from_static("x-workflowrun-mergefnparameters"),
+];
 
 /// The `FlowExecuteBody` of a start: `input` (an object) and optional `headers`.
 fn start_request(r: &Req<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, VendorError> {
@@ -43,13 +50,9 @@ fn start_request(r: &Req<'_>, flow: Arc<FlowRecord>) -> Result<StartRequest, Ven
     };
     let mut metadata = Map::new();
     metadata.insert("headers".into(), headers);
-    for h in [
-        "x-create-time",
-        "x-workflowrun-id",
-        "x-workflowrun-mergefnparameters",
-    ] {
-        if let Some(v) = r.header(h) {
-            metadata.insert(h.into(), json!(v));
+    for h in &KEPT_HEADERS {
+        if let Some(v) = r.headers.get(h).and_then(|v| v.to_str().ok()) {
+            metadata.insert(h.as_str().into(), json!(v));
         }
     }
     Ok(StartRequest {
