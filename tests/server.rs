@@ -81,3 +81,68 @@ async fn a_broken_flow_file_stops_start_up_with_every_problem() {
     assert!(err.contains("bad.json: root.states[0].next"), "{err}");
     assert!(err.contains("no dialect is named 'klingon'"), "{err}");
 }
+
+/// The dialects read bodies themselves within their own limits (Huawei 6 MiB, Alibaba
+/// 1 MiB): a body past axum's 2 MB default reaches them and is answered in the vendor's
+/// envelope, never with axum's bare 413.
+#[tokio::test]
+async fn bodies_past_axums_default_limit_reach_the_dialects() {
+    let mut config = Config::default();
+    config.store = flowgate::config::StoreConfig::memory();
+    config.flows.dir = None;
+    config.auth.mode = flowgate::config::AuthMode::Off;
+    let (state, dialects) = prepare(config).await.unwrap();
+    let router = app(state, &dialects);
+    let post = |path: &str, content_type: &str, body: Vec<u8>| {
+        Request::post(path)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let answer = |resp: axum::response::Response| async move {
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+        )
+    };
+    let padded = |n: usize| format!(r#"{{"input":{{"pad":"{}"}}}}"#, "x".repeat(n)).into_bytes();
+    let path = "/v2/p1/fgs/workflows/wf-none/sync-executions";
+
+    // 3 MiB: within Huawei's limit, so the workflow is looked up (and is not there).
+    let (status, body) = answer(
+        router
+            .clone()
+            .oneshot(post(path, "application/json", padded(3 << 20)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error_code"].is_string(), "{body}");
+
+    // 7 MiB: past Huawei's limit, refused in its envelope.
+    let (status, body) = answer(
+        router
+            .clone()
+            .oneshot(post(path, "application/json", padded(7 << 20)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error_code"], "FSS.0413", "{body}");
+
+    // 3 MiB to Alibaba: past its 1 MiB limit, refused as fnf refuses it.
+    let form = format!("Action=ListFlows&Pad={}", "x".repeat(3 << 20)).into_bytes();
+    let (status, body) = answer(
+        router
+            .oneshot(post("/", "application/x-www-form-urlencoded", form))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["Code"], "EntityTooLarge", "{body}");
+}

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::any;
 use dashmap::DashMap;
 
@@ -121,8 +121,7 @@ impl Dialect for AlibabaDialect {
             any(move |State(app): State<AppState>, req: Request| {
                 let shared = shared.clone();
                 async move { rpc::handle(app, shared, req).await }
-            })
-            .layer(DefaultBodyLimit::disable()),
+            }),
         )
     }
 

@@ -15,7 +15,7 @@ pub mod wire;
 
 use std::path::Path;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::any;
 
 use crate::dialects::Dialect;
@@ -69,13 +69,7 @@ impl Dialect for HuaweiDialect {
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState> {
         let handler = |State(app): State<AppState>, req: Request| rest::handle(app, req);
         router
-            .route(
-                "/v2/{*rest}",
-                any(handler).layer(DefaultBodyLimit::disable()),
-            )
-            .route(
-                "/v3/projects",
-                any(handler).layer(DefaultBodyLimit::disable()),
-            )
+            .route("/v2/{*rest}", any(handler))
+            .route("/v3/projects", any(handler))
     }
 }
