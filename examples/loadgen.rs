@@ -13,6 +13,9 @@
 //! Each scenario reports requests, errors, throughput, p50/p99/max latency, the ratio to the
 //! baseline of the same run, and the CPU time (user + system, from `/proc`) the server and
 //! this client spent per request: on a shared machine those move less than throughput does.
+//! It also reports the share of the machine's CPU time the host stole while each scenario ran
+//! (`/proc/stat`): on a virtual machine whose host is busy, that share reached 20-60% and the
+//! run's ratios meant nothing, so read only runs with little of it.
 //!
 //! `--scale` adds the memory runs: start-up time and idle RSS, RSS across `--sync-count` sync
 //! executions after a warm-up, RSS with `--waiting` Standard executions parked in a Wait state
@@ -409,6 +412,9 @@ struct Report {
     name: String,
     server_us: f64,
     client_us: f64,
+    /// Share of the machine's CPU time the host stole during the run (see
+    /// `common::cpu_steal_ticks`).
+    steal: f64,
     requests: u64,
     errors: u64,
     rate: f64,
@@ -438,6 +444,7 @@ where
         common::cpu_seconds(server_pid),
         common::cpu_seconds(std::process::id()),
     );
+    let steal = common::cpu_steal_ticks();
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
@@ -471,6 +478,7 @@ where
     let elapsed = start.elapsed().as_secs_f64();
     let server_cpu = common::cpu_seconds(server_pid) - server_cpu;
     let client_cpu = common::cpu_seconds(std::process::id()) - client_cpu;
+    let steal = common::steal_percent(steal, common::cpu_steal_ticks());
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -485,6 +493,7 @@ where
         name: name.to_string(),
         server_us: per_request(server_cpu),
         client_us: per_request(client_cpu),
+        steal,
         requests: ok + tally.errors.load(Ordering::Relaxed),
         errors: tally.errors.load(Ordering::Relaxed),
         rate: ok as f64 / elapsed,
@@ -632,9 +641,11 @@ fn main() {
             println!("{:<72} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>9}", r.name, r.requests, r.errors, r.rate, r.p50, r.p99, r.max, ratio);
         }
         // A table of its own: bench/moto_side_by_side.py parses the lines above.
-        println!("\n{:<72} {:>10} {:>10}", "CPU per request (user + system)", "server µs", "client µs");
+        // Stolen: CPU time the host gave to other machines while the scenario ran; a run with
+        // more than a few percent says more about the neighbours than about flowgate.
+        println!("\n{:<72} {:>10} {:>10} {:>8}", "CPU per request (user + system)", "server µs", "client µs", "stolen");
         for r in &reports {
-            println!("{:<72} {:>10.1} {:>10.1}", r.name, r.server_us, r.client_us);
+            println!("{:<72} {:>10.1} {:>10.1} {:>7.1}%", r.name, r.server_us, r.client_us, r.steal);
         }
         println!("flowgate RSS after the scenarios: {:.1} MiB", common::rss_mib(fg.child.id()));
         if a.scale {

@@ -44,3 +44,31 @@ pub fn cpu_seconds(pid: impl std::fmt::Display) -> f64 {
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
     (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
 }
+
+/// The machine's CPU time so far as `(stolen, total)` ticks, from the first line of
+/// `/proc/stat`: on a virtual machine, "stolen" is time its CPUs were ready to run but the
+/// host ran something else. A run with much of it measured the host's neighbours, not us.
+pub fn cpu_steal_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let total = ticks.iter().take(8).sum();
+    (ticks.get(7).copied().unwrap_or(0), total)
+}
+
+/// The share of the machine's CPU time stolen by the host between two
+/// [`cpu_steal_ticks`] readings, in percent.
+pub fn steal_percent(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return 0.0;
+    }
+    after.0.saturating_sub(before.0) as f64 * 100.0 / total as f64
+}
