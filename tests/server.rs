@@ -10,10 +10,12 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
-    let resp = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    send(app, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+/// Sends one request through the app; the answer's status and JSON body.
+async fn send(app: axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap())
@@ -99,50 +101,24 @@ async fn bodies_past_axums_default_limit_reach_the_dialects() {
             .body(Body::from(body))
             .unwrap()
     };
-    let answer = |resp: axum::response::Response| async move {
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
-        )
-    };
     let padded = |n: usize| format!(r#"{{"input":{{"pad":"{}"}}}}"#, "x".repeat(n)).into_bytes();
     let path = "/v2/p1/fgs/workflows/wf-none/sync-executions";
 
     // 3 MiB: within Huawei's limit, so the workflow is looked up (and is not there).
-    let (status, body) = answer(
-        router
-            .clone()
-            .oneshot(post(path, "application/json", padded(3 << 20)))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let req = post(path, "application/json", padded(3 << 20));
+    let (status, body) = send(router.clone(), req).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body["error_code"].is_string(), "{body}");
 
     // 7 MiB: past Huawei's limit, refused in its envelope.
-    let (status, body) = answer(
-        router
-            .clone()
-            .oneshot(post(path, "application/json", padded(7 << 20)))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let req = post(path, "application/json", padded(7 << 20));
+    let (status, body) = send(router.clone(), req).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error_code"], "FSS.0413", "{body}");
 
     // 3 MiB to Alibaba: past its 1 MiB limit, refused as fnf refuses it.
     let form = format!("Action=ListFlows&Pad={}", "x".repeat(3 << 20)).into_bytes();
-    let (status, body) = answer(
-        router
-            .oneshot(post("/", "application/x-www-form-urlencoded", form))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send(router, post("/", "application/x-www-form-urlencoded", form)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["Code"], "EntityTooLarge", "{body}");
 }

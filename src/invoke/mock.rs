@@ -84,13 +84,22 @@ pub struct MockInvoker {
     responses: Vec<Scripted>,
 }
 
-/// One scripted response with the attempts it answers, its `return` value kept shared so
-/// that every call hands out the same value instead of a copy.
+/// One scripted response as the mock uses it: the attempts it answers, its delay and its
+/// answer.
 #[derive(Debug, Clone)]
 struct Scripted {
     attempts: AttemptSpec,
-    response: MockResponse,
-    returned: Option<Arc<Value>>,
+    delay_ms: Option<u64>,
+    answer: Answer,
+}
+
+/// What a scripted response answers with: exactly one of `return` and `throw`.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// The value, shared: every call hands out the same value instead of a copy.
+    Return(Arc<Value>),
+    /// The error the function raises.
+    Throw(MockThrow),
 }
 
 impl MockInvoker {
@@ -112,15 +121,19 @@ impl MockInvoker {
         let mut compiled = Vec::with_capacity(responses.len());
         for (k, r) in responses.into_iter().enumerate() {
             let spec = parse_attempts(&r.attempts).map_err(|e| format!("response {k}: {e}"))?;
-            if r.ret.is_some() == r.throw.is_some() {
-                return Err(format!(
-                    "response {k}: give exactly one of `return` and `throw`"
-                ));
-            }
+            let answer = match (r.ret, r.throw) {
+                (Some(v), None) => Answer::Return(Arc::new(v)),
+                (None, Some(t)) => Answer::Throw(t),
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(format!(
+                        "response {k}: give exactly one of `return` and `throw`"
+                    ))
+                }
+            };
             compiled.push(Scripted {
                 attempts: spec,
-                returned: r.ret.clone().map(Arc::new),
-                response: r,
+                delay_ms: r.delay_ms,
+                answer,
             });
         }
         Ok(MockInvoker {
@@ -134,11 +147,7 @@ impl MockInvoker {
         &self.name
     }
 
-    /// The response that would answer the 0-based `attempt`, if any.
-    pub fn response_for(&self, attempt: u32) -> Option<&MockResponse> {
-        self.scripted_for(attempt).map(|s| &s.response)
-    }
-
+    /// The scripted response that answers the 0-based `attempt`, if any.
     fn scripted_for(&self, attempt: u32) -> Option<&Scripted> {
         self.responses.iter().find(|s| s.attempts.matches(attempt))
     }
@@ -160,17 +169,15 @@ impl Invoker for MockInvoker {
                 ),
             });
         };
-        if let Some(ms) = s.response.delay_ms.filter(|ms| *ms > 0) {
+        if let Some(ms) = s.delay_ms.filter(|ms| *ms > 0) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        match (&s.returned, &s.response.throw) {
-            (_, Some(t)) => Err(InvokeError::Function {
+        match &s.answer {
+            Answer::Return(v) => Ok(v.clone()),
+            Answer::Throw(t) => Err(InvokeError::Function {
                 error_type: t.error.clone(),
                 message: t.cause.clone(),
             }),
-            (Some(v), None) => Ok(v.clone()),
-            // Excluded by try_new.
-            (None, None) => Ok(Arc::new(Value::Null)),
         }
     }
 }
