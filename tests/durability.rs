@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::gateway::{
-    calls_of, deploy, output, setup, start, time_of, until_recorded, wait_for_file, Gateway,
+    calls_of, deploy, output, setup, start, time_of, until_crash_ready, wait_for_file, Gateway,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,15 +31,9 @@ async fn standard_executions_finish_after_kill_9() {
         assert!(Instant::now() < deadline, "the calls never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Until the retry's failed call and back-off and both Waits are stored: a crash before
-    // that runs the call or the Wait again, rightly, and this test would race the commit.
-    for (flow, name, kind, step) in [
-        ("retries", "r1", "TaskFailed", "Flaky"),
-        ("waits", "w1", "StepEntered", "Pause"),
-        ("globals", "g1", "StepEntered", "Pause"),
-    ] {
-        until_recorded(&gw, flow, name, kind, step).await;
-    }
+    // A crash before the retry's failure and the Waits are stored would (rightly) run them
+    // again: wait for the store.
+    until_crash_ready(&gw).await;
     // A stop answered with success survives the crash.
     gw.rpc(
         "StopExecution",

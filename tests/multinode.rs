@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use flowgate::model::{Event, EventKind};
 use serde_json::{json, Value};
 use support::gateway::{
-    calls_of, create_flow, deploy, head, output, scaffold, start, task, time_of, until_recorded,
+    calls_of, create_flow, deploy, head, output, scaffold, start, task, time_of, until_crash_ready,
     wait_for_file, write_config, Gateway, DONE,
 };
 use support::postgres::TestDb;
@@ -277,15 +277,9 @@ async fn executions_of_a_killed_node_finish_on_another() {
         !calls_of(&calls, "r1").is_empty() && !calls_of(&calls, "s1").is_empty()
     })
     .await;
-    // Until the retry's failed call and back-off and both Waits are stored: a crash before
-    // that runs the call or the Wait again, rightly, and this test would race the commit.
-    for (flow, name, kind, step) in [
-        ("retries", "r1", "TaskFailed", "Flaky"),
-        ("waits", "w1", "StepEntered", "Pause"),
-        ("globals", "g1", "StepEntered", "Pause"),
-    ] {
-        until_recorded(c.a(), flow, name, kind, step).await;
-    }
+    // A crash before the retry's failure and the Waits are stored would (rightly) run them
+    // again: wait for the store.
+    until_crash_ready(c.a()).await;
     // The other node sees them (the store is shared), running and held by node-a.
     let w1 = c.b.describe("waits", "w1").await;
     assert_eq!(w1["Status"], "Running", "{w1}");

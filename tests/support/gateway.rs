@@ -391,6 +391,18 @@ pub async fn wait_for_file(path: &Path, max: Duration) -> String {
     }
 }
 
+/// Waits until what the crash tests kill a gateway over is stored: the retry's failed call
+/// with its back-off (`r1`) and both Waits (`w1`, `g1`), so a test does not race the commit.
+pub async fn until_crash_ready(gw: &Gateway) {
+    for (flow, name, kind, step) in [
+        ("retries", "r1", "TaskFailed", "Flaky"),
+        ("waits", "w1", "StepEntered", "Pause"),
+        ("globals", "g1", "StepEntered", "Pause"),
+    ] {
+        until_recorded(gw, flow, name, kind, step).await;
+    }
+}
+
 /// Waits until the stored history of `flow`/`name` (GetExecutionHistory reads the store) holds
 /// an event of vendor type `kind` in step `step`: what a crash test needs stored before it
 /// kills a gateway, so the test does not race the engine's commit.
