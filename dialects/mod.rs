@@ -78,6 +78,20 @@ fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(buf, value).expect("JSON values always serialise into a Vec");
 }
 
+/// The future a [`PrefixRoute`] handler returns.
+pub type PrefixFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send + 'static>>;
+
+/// Every request whose path starts with `prefix` goes to `handle` (see
+/// [`Dialect::prefix_routes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PrefixRoute {
+    /// The path prefix, e.g. `/v2/`.
+    pub prefix: &'static str,
+    /// Serves one request.
+    pub handle: fn(AppState, axum::extract::Request) -> PrefixFuture,
+}
+
 /// A vendor front end.
 pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// Short name (`alibaba`, `huawei`): the name of its folder under the flows directory.
@@ -96,6 +110,13 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     }
     /// Adds this dialect's routes to the app.
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState>;
+    /// Path prefixes under which this dialect matches every path itself (and answers unknown
+    /// ones in its own envelope). The server serves them from its fallback, after the routes:
+    /// a wildcard route would have its capture percent-decoded and stored with each request
+    /// only for the handler to ignore it.
+    fn prefix_routes(&self) -> Vec<PrefixRoute> {
+        Vec::new()
+    }
     /// Starts the dialect's background work (schedules, ...) once the server state exists.
     fn start_background(&self, _state: &AppState) {}
 }

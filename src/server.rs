@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::config::{Config, ExpressPlacement, StoreKind, SyncMode};
-use crate::dialects::{self, Dialect};
+use crate::dialects::{self, Dialect, PrefixRoute};
 use crate::engine::{Engine, Recompile};
 use crate::invoke::FunctionRegistry;
 use crate::store::memory::{MemoryStore, Retention};
@@ -32,7 +32,7 @@ pub struct AppState {
 }
 
 /// The app: `/_flowgate/health`, `/_flowgate/outbox` (GET lists, DELETE empties) plus every
-/// dialect's routes.
+/// dialect's routes, then (from the fallback) the dialects' prefix routes.
 pub fn app(state: AppState, dialects: &[Box<dyn Dialect>]) -> Router {
     let mut router = Router::new()
         .route("/_flowgate/health", get(health))
@@ -40,7 +40,21 @@ pub fn app(state: AppState, dialects: &[Box<dyn Dialect>]) -> Router {
     for d in dialects {
         router = d.routes(router);
     }
-    router.fallback(not_found).with_state(state)
+    let prefixes: Arc<[PrefixRoute]> = dialects.iter().flat_map(|d| d.prefix_routes()).collect();
+    router
+        .fallback(move |State(app): State<AppState>, req: Request| {
+            let route = prefixes
+                .iter()
+                .find(|r| req.uri().path().starts_with(r.prefix))
+                .copied();
+            async move {
+                match route {
+                    Some(route) => (route.handle)(app, req).await,
+                    None => not_found(),
+                }
+            }
+        })
+        .with_state(state)
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
@@ -75,11 +89,13 @@ async fn outbox_clear(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({ "deleted": state.engine.outbox().clear() }))
 }
 
-async fn not_found() -> impl IntoResponse {
+/// flowgate's own answer for a path no route and no dialect serves.
+fn not_found() -> axum::response::Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"error": "not_found", "message": "no route matches this path"})),
     )
+        .into_response()
 }
 
 /// Opens the store the configuration describes: SQLite (the default) or PostgreSQL, with

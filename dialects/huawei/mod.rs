@@ -15,10 +15,9 @@ pub mod wire;
 
 use std::path::Path;
 
-use axum::extract::{Request, State};
-use axum::routing::any;
+use axum::extract::Request;
 
-use crate::dialects::Dialect;
+use crate::dialects::{Dialect, PrefixFuture, PrefixRoute};
 use crate::model::flow::{DefinitionIssue, Flow};
 use crate::server::AppState;
 
@@ -67,9 +66,23 @@ impl Dialect for HuaweiDialect {
     }
 
     fn routes(&self, router: axum::Router<AppState>) -> axum::Router<AppState> {
-        let handler = |State(app): State<AppState>, req: Request| rest::handle(app, req);
         router
-            .route("/v2/{*rest}", any(handler))
-            .route("/v3/projects", any(handler))
+    }
+
+    /// `/v2/{project_id}/fgs/...` and the IAM lookup `/v3/projects`, matched in `rest`.
+    fn prefix_routes(&self) -> Vec<PrefixRoute> {
+        fn handle(app: AppState, req: Request) -> PrefixFuture {
+            Box::pin(rest::handle(app, req))
+        }
+        vec![
+            PrefixRoute {
+                prefix: "/v2/",
+                handle,
+            },
+            PrefixRoute {
+                prefix: "/v3/projects",
+                handle,
+            },
+        ]
     }
 }
