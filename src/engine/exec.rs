@@ -57,6 +57,11 @@ pub(crate) enum Abort {
     /// Another node holds the execution now (this node lost its lease): stop running it here
     /// without writing anything.
     Fenced,
+    /// This node is shutting down gracefully and hands the execution to the other nodes: a
+    /// task call already in flight finishes and is recorded (so the node that takes over does
+    /// not call again), then the run stops here like [`Abort::Fenced`], after committing what
+    /// it has recorded.
+    Release,
     /// The execution parked in a long top-level Wait (see `park`): its run ends here without
     /// writing anything, and it wakes up at the Wait's deadline.
     Park,
@@ -180,6 +185,23 @@ impl ExecCtx {
         drop(a);
         self.root_cancel.cancel();
         first
+    }
+
+    /// Whether this node lets go of the execution (it lost it, or hands it over at shutdown):
+    /// the run that carries it on elsewhere still waits with its task tokens and children.
+    pub(crate) fn is_handed_over(&self) -> bool {
+        matches!(
+            *self.abort.lock().expect("abort lock"),
+            Some(Abort::Fenced | Abort::Release)
+        )
+    }
+
+    /// Whether the node is handing the execution over at shutdown ([`Abort::Release`]).
+    pub(crate) fn is_releasing(&self) -> bool {
+        matches!(
+            *self.abort.lock().expect("abort lock"),
+            Some(Abort::Release)
+        )
     }
 
     /// Whether the execution is parking (its run is ending to wake up later).

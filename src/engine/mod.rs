@@ -38,6 +38,12 @@ pub use nodes::Recompile;
 use crate::invoke::FunctionRegistry;
 use crate::store::Store;
 
+/// How long a node shutting down gracefully waits for its task calls in flight to finish and
+/// be recorded before it hands its executions over anyway (see [`Engine::release`]). Within
+/// the 30 s a process supervisor (systemd, Kubernetes) usually allows between its stop signal
+/// and a kill.
+pub const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The shared workflow engine. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -115,22 +121,39 @@ impl Engine {
     }
 
     /// Lets other nodes take this node's running executions over at once (graceful
-    /// shutdown of a node of a shared store); they stop running here.
+    /// shutdown of a node of a shared store); they stop running here. Task calls in flight
+    /// finish and are recorded first (for at most [`RELEASE_GRACE`]), so the node that takes
+    /// over does not call again.
     pub async fn release(&self) {
         if !self.inner.nodes.shared {
             return;
         }
-        let held: Vec<String> = self
+        let held: Vec<(String, Arc<runner::Completion>)> = self
             .inner
             .live
             .iter()
-            .map(|l| l.key().to_string())
+            .map(|l| (l.key().to_string(), l.done.clone()))
             .collect();
-        for id in &held {
+        for (id, _) in &held {
             if let Some(l) = self.inner.live.get(id.as_str()) {
-                l.ctx.abort(exec::Abort::Fenced);
+                l.ctx.abort(exec::Abort::Release);
             }
         }
+        let all_stopped = async {
+            for (_, done) in &held {
+                done.wait().await;
+            }
+        };
+        if tokio::time::timeout(RELEASE_GRACE, all_stopped)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_seconds = RELEASE_GRACE.as_secs(),
+                "task calls still in flight at shutdown are handed over unrecorded: the node that takes over calls again"
+            );
+        }
+        let held: Vec<String> = held.into_iter().map(|(id, _)| id).collect();
         if let Err(e) = self.inner.store.release_leases(&held).await {
             tracing::warn!(error = %e, "could not release this node's leases");
         }

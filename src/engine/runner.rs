@@ -374,6 +374,16 @@ async fn run(
                     super::park::sleep(&ctx.engine, ctx.id.to_string(), timeout_at);
                     return;
                 }
+                Some(Abort::Release) => {
+                    // Handed over at shutdown: commit what was recorded (a call that finished
+                    // meanwhile) while the lease is still this node's, then let go of it.
+                    if let Err(e) = ctx.flush().await {
+                        tracing::warn!(execution = %ctx.id, error = ?e, "could not commit the last events before handing the execution over");
+                    }
+                    ctx.engine.live.remove(&ctx.id);
+                    done.finish();
+                    return;
+                }
                 Some(Abort::Fenced) => {
                     // Another node runs it now: write nothing, just let go of it here.
                     tracing::warn!(execution = %ctx.id, "another node took this execution over; it stops running here");

@@ -188,7 +188,8 @@ impl Gateway {
 
 /// The command function every configuration binds as `fn`: it appends
 /// `<execution> <state> <attempt>` to `$CALLS` on every call, then, by state name:
-/// `Approve` writes its task token to `$TOKENS/<execution>`; `Flaky` fails its first attempt
+/// `Approve` writes its task token to `$TOKENS/<execution>` (and answers 1 s later for
+/// executions whose name starts with `h`: a node stopped meanwhile has a call in flight); `Flaky` fails its first attempt
 /// (`Transient`); `Slow` takes 2 s; `Step*` answers at once, or after 1 s for executions whose
 /// name starts with `k`.
 const SCRIPT: &str = r#"#!/bin/sh
@@ -197,6 +198,9 @@ case "$FLOWGATE_STATE" in
   Approve)
     printf '%s' "$FLOWGATE_TASK_TOKEN" > "$TOKENS/$FLOWGATE_EXECUTION_NAME.tmp"
     mv "$TOKENS/$FLOWGATE_EXECUTION_NAME.tmp" "$TOKENS/$FLOWGATE_EXECUTION_NAME"
+    case "$FLOWGATE_EXECUTION_NAME" in
+      h*) sleep 1 ;;
+    esac
     echo '{}' ;;
   Flaky)
     if [ "$FLOWGATE_ATTEMPT" = 0 ]; then

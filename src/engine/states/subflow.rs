@@ -18,7 +18,8 @@ fn flow_error(code: &str, cause: impl Into<String>) -> ExecError {
 }
 
 /// Stops the child when the waiting task is dropped (parent stopped, task timed out), but not
-/// when another node took the parent over: the parent's task runs again there and waits.
+/// when another node took the parent over or this node hands it over at shutdown: the
+/// parent's task runs again there and waits.
 struct StopChildOnDrop<'a> {
     engine: Engine,
     parent: &'a ExecCtx,
@@ -27,11 +28,7 @@ struct StopChildOnDrop<'a> {
 
 impl Drop for StopChildOnDrop<'_> {
     fn drop(&mut self) {
-        let fenced = matches!(
-            *self.parent.abort.lock().expect("abort lock"),
-            Some(crate::engine::exec::Abort::Fenced)
-        );
-        if fenced {
+        if self.parent.is_handed_over() {
             return;
         }
         if let Some(id) = self.id.take() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::callbacks::{self, CallbackOutcome, Report};
-use crate::engine::exec::{Abort, ExecCtx, Interrupt, StateInfo};
+use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
 use crate::engine::scope::{eval_template, Frame, KindOutcome};
 use crate::engine::states::subflow;
 use crate::engine::states::wait::amount;
@@ -217,12 +217,28 @@ pub(crate) async fn run<'a>(
                 .map(Arc::new),
         }
     };
+    // No call starts once the execution is cancelled (or handed over at shutdown).
+    if cancel.is_cancelled() {
+        release(ctx, token.as_deref()).await;
+        return Err(Interrupt::Cancelled);
+    }
+    tokio::pin!(work);
     let called = tokio::select! {
-        r = work => Some(r),
+        r = &mut work => Some(r),
         _ = sleep_until(deadline) => None,
         _ = cancel.cancelled() => {
-            release(ctx, token.as_deref()).await;
-            return Err(Interrupt::Cancelled);
+            if is_subflow || !ctx.is_releasing() {
+                release(ctx, token.as_deref()).await;
+                return Err(Interrupt::Cancelled);
+            }
+            // The node hands the execution over at shutdown: the callee has the request (and
+            // a callback task's token) already, so the call finishes and is recorded, and
+            // the node that takes over does not call again. A sub-flow is handed over with
+            // its parent instead.
+            tokio::select! {
+                r = work => Some(r),
+                _ = sleep_until(deadline) => None,
+            }
         }
     };
     ctx.tick();
@@ -477,8 +493,7 @@ async fn timed_out<'a>(
 async fn release(ctx: &ExecCtx, token: Option<&str>) {
     if let Some(t) = token {
         ctx.engine.callbacks.take(t);
-        let fenced = matches!(*ctx.abort.lock().expect("abort lock"), Some(Abort::Fenced));
-        if !fenced {
+        if !ctx.is_handed_over() {
             let _ = ctx.engine.store.complete_token(t, None).await;
         }
     }
