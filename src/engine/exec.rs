@@ -12,7 +12,7 @@ use super::Inner;
 use crate::model::error_names;
 use crate::model::execution::FlowKey;
 use crate::model::time::Timestamp;
-use crate::model::{Event, EventDetail, EventKind, ExecError, Flow};
+use crate::model::{Event, EventDetail, EventKind, ExecError, Flow, StateLabel};
 use crate::store::StoreError;
 
 /// Why a piece of the interpreter stopped early.
@@ -115,7 +115,7 @@ impl Journal {
     fn stamp(
         &mut self,
         kind: EventKind,
-        state: &Arc<str>,
+        state: &StateLabel,
         cause: u64,
         detail: EventDetail,
     ) -> Event {
@@ -233,7 +233,7 @@ impl ExecCtx {
     pub(crate) fn event(
         &self,
         kind: EventKind,
-        state: &Arc<str>,
+        state: &StateLabel,
         cause: u64,
         detail: EventDetail,
     ) -> Event {
@@ -248,7 +248,7 @@ impl ExecCtx {
     pub(crate) async fn emit(
         &self,
         kind: EventKind,
-        state: &Arc<str>,
+        state: &StateLabel,
         cause: u64,
         detail: EventDetail,
     ) -> Result<u64, Interrupt> {

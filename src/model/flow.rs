@@ -68,9 +68,9 @@ pub struct Scope {
 pub struct State {
     /// Unique name inside its scope; history events carry it.
     pub name: String,
-    /// The name as shared text, built by [`Flow::prepare`], so events carry it without a copy.
+    /// The name as events carry it, built by [`Flow::prepare`].
     #[serde(skip)]
-    pub label: std::sync::Arc<str>,
+    pub label: crate::model::event::StateLabel,
     /// What the state does.
     #[serde(flatten)]
     pub kind: StateKind,
@@ -379,7 +379,7 @@ impl Scope {
             ));
         }
         for s in self.states.iter_mut() {
-            s.label = std::sync::Arc::from(s.name.as_str());
+            s.label = crate::model::event::StateLabel::from(s.name.as_str());
         }
         for (i, s) in self.states.iter().enumerate() {
             if s.name.is_empty() {

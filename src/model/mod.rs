@@ -10,6 +10,6 @@ pub mod flow;
 pub mod time;
 
 pub use api_error::{ApiError, AuthFailure, ResourceKind};
-pub use event::{DetailMore, Event, EventDetail, EventKind};
+pub use event::{DetailMore, Event, EventDetail, EventKind, StateLabel};
 pub use execution::{ExecError, ExecutionMode, ExecutionRecord, ExecutionStatus, RetryPoint};
 pub use flow::{Flow, Scope, State, StateKind};

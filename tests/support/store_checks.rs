@@ -98,7 +98,7 @@ pub fn event(id: u64, time: Timestamp, kind: EventKind) -> Event {
         cause_id: id.saturating_sub(1),
         time,
         kind,
-        state: Arc::from(if id == 1 { "" } else { "M" }),
+        state: (if id == 1 { "" } else { "M" }).into(),
         detail: if id.is_multiple_of(2) {
             EventDetail::error("E", "cause")
         } else {

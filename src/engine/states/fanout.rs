@@ -12,7 +12,7 @@ use crate::engine::exec::{ExecCtx, Interrupt, StateInfo};
 use crate::engine::scope::eval_expr;
 use crate::engine::scope::{eval_template, run_scope, Frame, KindOutcome};
 use crate::model::flow::{MapSpec, ParallelSpec, Scope, State};
-use crate::model::{DetailMore, EventDetail, EventKind, ExecError};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError, StateLabel};
 
 /// Runs every branch on the same input; result = array of branch outputs in branch order.
 pub(crate) async fn parallel<'a>(
@@ -121,7 +121,7 @@ fn bound(max: Option<u32>, n: usize) -> usize {
 /// the others and is returned; otherwise the outputs in index order and the last event id.
 async fn fan_out<'a>(
     ctx: &'a ExecCtx,
-    name: &'a Arc<str>,
+    name: &'a StateLabel,
     jobs: Vec<(usize, &'a Scope, Arc<Value>)>,
     limit: usize,
     cause: u64,
@@ -174,7 +174,7 @@ async fn fan_out<'a>(
 #[allow(clippy::too_many_arguments)]
 async fn one<'a>(
     ctx: &'a ExecCtx,
-    name: &'a Arc<str>,
+    name: &'a StateLabel,
     index: usize,
     scope: &'a Scope,
     input: Arc<Value>,

@@ -17,7 +17,7 @@ use crate::invoke::{Invocation, InvokeError};
 use crate::model::error_names;
 use crate::model::expr::Vars;
 use crate::model::flow::{State, TaskMode, TaskSpec, SUBFLOW_RESOURCE};
-use crate::model::{DetailMore, EventDetail, EventKind, ExecError, ExecutionMode};
+use crate::model::{DetailMore, EventDetail, EventKind, ExecError, ExecutionMode, StateLabel};
 use crate::store::{TaskTokenRecord, TokenState};
 
 #[allow(clippy::too_many_arguments)]
@@ -440,7 +440,7 @@ fn invoke_error(e: InvokeError) -> ExecError {
 
 async fn record_failure(
     ctx: &ExecCtx,
-    label: &Arc<str>,
+    label: &StateLabel,
     cause: &mut u64,
     err: &ExecError,
 ) -> Result<u64, Interrupt> {
@@ -457,7 +457,7 @@ async fn record_failure(
 
 async fn fail<'a>(
     ctx: &ExecCtx,
-    label: &Arc<str>,
+    label: &StateLabel,
     cause: &mut u64,
     err: ExecError,
 ) -> Result<KindOutcome<'a>, Interrupt> {
@@ -467,7 +467,7 @@ async fn fail<'a>(
 
 async fn timed_out<'a>(
     ctx: &ExecCtx,
-    label: &Arc<str>,
+    label: &StateLabel,
     cause: &mut u64,
     timeout: Option<Duration>,
 ) -> Result<KindOutcome<'a>, Interrupt> {
