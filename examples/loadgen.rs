@@ -130,12 +130,20 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     port: u16,
+    /// The config file written for this server (removed, with its folder once empty, on drop).
+    config: Option<std::path::PathBuf>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(config) = &self.config {
+            let _ = std::fs::remove_file(config);
+            if let Some(dir) = config.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 }
 
@@ -182,7 +190,11 @@ responses = [{{ attempts = "*", return = {{ ok = true }} }}]
         .unwrap_or_else(|e| {
             panic!("cannot start {path}: {e} (build it with cargo build --release)")
         });
-    let server = Server { child, port };
+    let server = Server {
+        child,
+        port,
+        config: Some(config),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -208,7 +220,11 @@ fn start_baseline(path: &str) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {path}: {e}"));
-    let server = Server { child, port };
+    let server = Server {
+        child,
+        port,
+        config: None,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "baseline did not start");
