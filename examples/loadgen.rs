@@ -361,12 +361,33 @@ struct Answer<'a> {
     lower: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// Prints the first failed request of the run (to stderr), so that an error count comes
+/// with its cause.
+fn show_first_error(what: &str) {
+    static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SHOWN.swap(true, Ordering::Relaxed) {
+        eprintln!("  first error: {what}");
+    }
+}
+
 /// Sends a request; the HTTP status and the answer's status field.
 async fn send_status(
     client: &HttpClient,
     req: Request<Full<axum::body::Bytes>>,
 ) -> Result<(u16, Option<String>), String> {
-    let (status, bytes) = send_raw(client, req).await?;
+    let (status, bytes) = match send_raw(client, req).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            show_first_error(&format!("request failed: {e}"));
+            return Err(e);
+        }
+    };
+    if status >= 300 {
+        show_first_error(&format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(400)])
+        ));
+    }
     let field = serde_json::from_slice::<Answer<'_>>(&bytes)
         .ok()
         .and_then(|a| a.upper.or(a.lower))
@@ -531,8 +552,12 @@ struct Presigned<B> {
 impl<B: Fn(u64) -> SignedRequest> Presigned<B> {
     fn new(n: usize, build: B) -> Arc<Self> {
         let started = Instant::now();
-        // Popped from the end: build it in reverse so requests go out in index order.
-        let pool: Vec<SignedRequest> = (0..n as u64).rev().map(&build).collect();
+        // Popped from the end: signed in index order, then reversed, so requests go out in
+        // index order and in the order of their signature times. Signed in reverse, the
+        // oldest went out last, after Alibaba's replay cache (full at 262 144 nonces) had
+        // forgotten their second and refused it as too old: thousands of errors a run.
+        let mut pool: Vec<SignedRequest> = (0..n as u64).map(&build).collect();
+        pool.reverse();
         if n > 0 {
             println!(
                 "  ({n} requests signed ahead in {:.1} s)",
