@@ -205,14 +205,18 @@ pub(crate) async fn run<'a>(
         }
         match (binding, &ctx.test_case) {
             (Some(b), _) => b.invoker.invoke_shared(&call).await.map_err(invoke_error),
-            (None, Some(case)) if mocked => ctx
-                .engine
-                .test_cases
-                .answer(&ctx.flow_key.name, case, name, call.attempt)
-                .await
-                .map(Arc::new)
-                .map_err(invoke_error),
-            (None, _) => subflow::call(ctx, spec.mode, call.event, token.as_deref())
+            // The rarer calls are boxed: their futures would otherwise be part of every
+            // task state's future, which `scope::run_kind` boxes (and so copies) per task.
+            (None, Some(case)) if mocked => Box::pin(ctx.engine.test_cases.answer(
+                &ctx.flow_key.name,
+                case,
+                name,
+                call.attempt,
+            ))
+            .await
+            .map(Arc::new)
+            .map_err(invoke_error),
+            (None, _) => Box::pin(subflow::call(ctx, spec.mode, call.event, token.as_deref()))
                 .await
                 .map(Arc::new),
         }
@@ -253,8 +257,82 @@ pub(crate) async fn run<'a>(
         }
         Some(Ok(v)) => v,
     };
-    let result = match (waiter, kept, &token) {
-        (None, Some(outcome), Some(t)) => {
+    // A callback task waits for its report (in a future of its own: boxed only for
+    // callback tasks, it does not weigh on every task state's future).
+    if let Some(t) = &token {
+        let report = match (waiter, kept) {
+            (Some(rx), _) => Some(ReportSource::Channel(rx)),
+            (None, Some(outcome)) => Some(ReportSource::Kept(outcome)),
+            (None, None) => None,
+        };
+        if let Some(report) = report {
+            let wait = CallbackWait {
+                report,
+                token: t,
+                deadline,
+                timeout,
+            };
+            return Box::pin(finish_callback(
+                ctx, state, spec, input, frame, &info, cause, cancel, wait,
+            ))
+            .await;
+        }
+    }
+    if let Err(e) = check_result(ctx, spec, name, &result) {
+        return fail(ctx, &state.label, cause, e).await;
+    }
+    *cause = ctx
+        .emit(
+            EventKind::TaskSucceeded,
+            label,
+            *cause,
+            EventDetail::output(result.clone()),
+        )
+        .await?;
+    select(ctx, spec, frame, input, &info, result)
+}
+
+/// How a callback task learns its outcome once its callee has the token.
+enum ReportSource {
+    /// The report arrives on this channel.
+    Channel(tokio::sync::oneshot::Receiver<Report>),
+    /// The report was kept with a resumed task's token (made while nobody waited here).
+    Kept(CallbackOutcome),
+}
+
+/// What a callback task waits with once its callee has the token.
+struct CallbackWait<'t> {
+    report: ReportSource,
+    token: &'t String,
+    /// When the task times out (its `timeout`, counted from its first scheduling).
+    deadline: Option<tokio::time::Instant>,
+    timeout: Option<Duration>,
+}
+
+/// Records a callback task's submission and waits for its report (or takes the kept one).
+#[allow(clippy::too_many_arguments)]
+async fn finish_callback<'a>(
+    ctx: &'a ExecCtx,
+    state: &'a State,
+    spec: &'a TaskSpec,
+    input: &Arc<Value>,
+    frame: Frame<'_>,
+    info: &StateInfo<'_>,
+    cause: &mut u64,
+    cancel: &'a CancellationToken,
+    wait: CallbackWait<'_>,
+) -> Result<KindOutcome<'a>, Interrupt> {
+    let name = state.name.as_str();
+    let label = &state.label;
+    let CallbackWait {
+        report,
+        token: t,
+        deadline,
+        timeout,
+    } = wait;
+    let info = *info;
+    match report {
+        ReportSource::Kept(outcome) => {
             // The report was kept with the token: record it as if it had just arrived.
             *cause = ctx
                 .emit(
@@ -293,12 +371,12 @@ pub(crate) async fn run<'a>(
             };
             ctx.flush().await?;
             ctx.engine.nodes.recorded(&ctx.engine, t, *cause).await;
-            return match recorded {
+            match recorded {
                 Ok(v) => select(ctx, spec, frame, input, &info, v),
                 Err(e) => Err(Interrupt::Error(e)),
-            };
+            }
         }
-        (Some(rx), _, Some(t)) => {
+        ReportSource::Channel(rx) => {
             *cause = ctx
                 .emit(
                     EventKind::TaskSubmitted,
@@ -341,29 +419,16 @@ pub(crate) async fn run<'a>(
                         )
                         .await?;
                     let _ = report.reply.send(*cause);
-                    return select(ctx, spec, frame, input, &info, v);
+                    select(ctx, spec, frame, input, &info, v)
                 }
                 CallbackOutcome::Failed(e) => {
                     let id = record_failure(ctx, &state.label, cause, &e).await?;
                     let _ = report.reply.send(id);
-                    return Err(Interrupt::Error(e));
+                    Err(Interrupt::Error(e))
                 }
             }
         }
-        _ => result,
-    };
-    if let Err(e) = check_result(ctx, spec, name, &result) {
-        return fail(ctx, &state.label, cause, e).await;
     }
-    *cause = ctx
-        .emit(
-            EventKind::TaskSucceeded,
-            label,
-            *cause,
-            EventDetail::output(result.clone()),
-        )
-        .await?;
-    select(ctx, spec, frame, input, &info, result)
 }
 
 /// Applies the task's result selector, if any.
