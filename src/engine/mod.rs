@@ -128,19 +128,17 @@ impl Engine {
         if !self.inner.nodes.shared {
             return;
         }
-        let held: Vec<(String, Arc<runner::Completion>)> = self
+        let (held, running): (Vec<String>, Vec<Arc<runner::Completion>>) = self
             .inner
             .live
             .iter()
-            .map(|l| (l.key().to_string(), l.done.clone()))
-            .collect();
-        for (id, _) in &held {
-            if let Some(l) = self.inner.live.get(id.as_str()) {
+            .map(|l| {
                 l.ctx.abort(exec::Abort::Release);
-            }
-        }
+                (l.key().to_string(), l.done.clone())
+            })
+            .unzip();
         let all_stopped = async {
-            for (_, done) in &held {
+            for done in &running {
                 done.wait().await;
             }
         };
@@ -153,7 +151,6 @@ impl Engine {
                 "task calls still in flight at shutdown are handed over unrecorded: the node that takes over calls again"
             );
         }
-        let held: Vec<String> = held.into_iter().map(|(id, _)| id).collect();
         if let Err(e) = self.inner.store.release_leases(&held).await {
             tracing::warn!(error = %e, "could not release this node's leases");
         }

@@ -106,9 +106,9 @@ pub(crate) async fn run<'a>(
             }
         }
     };
-    // A report already kept with a resumed task's token (made while nobody waited here).
-    let mut kept: Option<CallbackOutcome> = None;
-    let waiter = match &token {
+    // Where a callback task's report comes from: a channel, or the report already kept with a
+    // resumed task's token (made while nobody waited here).
+    let report = match &token {
         None => None,
         Some(t) => {
             let record = TaskTokenRecord {
@@ -127,7 +127,9 @@ pub(crate) async fn run<'a>(
                     .put_token(record)
                     .await
                     .map_err(Interrupt::store)?;
-                Some(ctx.engine.callbacks.register(t, &ctx.id, name))
+                Some(ReportSource::Channel(
+                    ctx.engine.callbacks.register(t, &ctx.id, name),
+                ))
             } else {
                 // Register first, then look: a report made in between finds the waiter.
                 let rx = ctx.engine.callbacks.register(t, &ctx.id, name);
@@ -144,28 +146,28 @@ pub(crate) async fn run<'a>(
                             .put_token(record)
                             .await
                             .map_err(Interrupt::store)?;
-                        Some(rx)
+                        Some(ReportSource::Channel(rx))
                     }
                     Some(rec) if rec.status == TokenState::Completed => {
                         if ctx.engine.callbacks.take(t).is_some() {
-                            kept = Some(match rec.outcome {
+                            Some(ReportSource::Kept(match rec.outcome {
                                 Some(o) => crate::engine::nodes::outcome_from_json(&o),
                                 None => CallbackOutcome::Failed(ExecError::new(
                                     error_names::TASK_TIMEOUT,
                                     format!("task '{name}' stopped waiting before the gateway restarted"),
                                 )),
-                            });
-                            None
+                            }))
                         } else {
-                            Some(rx)
+                            Some(ReportSource::Channel(rx))
                         }
                     }
-                    Some(_) => Some(rx),
+                    Some(_) => Some(ReportSource::Channel(rx)),
                 }
             }
         }
     };
-    let already_called = kept.is_some() || resumed.as_ref().is_some_and(|r| r.submitted);
+    let already_called = matches!(report, Some(ReportSource::Kept(_)))
+        || resumed.as_ref().is_some_and(|r| r.submitted);
     *cause = ctx
         .emit(
             EventKind::TaskStarted,
@@ -259,24 +261,17 @@ pub(crate) async fn run<'a>(
     };
     // A callback task waits for its report (in a future of its own: boxed only for
     // callback tasks, it does not weigh on every task state's future).
-    if let Some(t) = &token {
-        let report = match (waiter, kept) {
-            (Some(rx), _) => Some(ReportSource::Channel(rx)),
-            (None, Some(outcome)) => Some(ReportSource::Kept(outcome)),
-            (None, None) => None,
+    if let (Some(report), Some(t)) = (report, &token) {
+        let wait = CallbackWait {
+            report,
+            token: t,
+            deadline,
+            timeout,
         };
-        if let Some(report) = report {
-            let wait = CallbackWait {
-                report,
-                token: t,
-                deadline,
-                timeout,
-            };
-            return Box::pin(finish_callback(
-                ctx, state, spec, input, frame, &info, cause, cancel, wait,
-            ))
-            .await;
-        }
+        return Box::pin(finish_callback(
+            ctx, state, spec, input, frame, &info, cause, cancel, wait,
+        ))
+        .await;
     }
     if let Err(e) = check_result(ctx, spec, name, &result) {
         return fail(ctx, &state.label, cause, e).await;
