@@ -20,15 +20,44 @@ use crate::store::memory::{MemoryStore, Retention};
 use crate::store::sqlite::{SqliteOptions, Synchronous};
 use crate::store::{PostgresOptions, PostgresStore, SqliteStore, Store, TieredStore};
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state for every request,
+/// and one reference count (instead of one per part) is one write per clone to a cache line
+/// that both workers share. Its parts are read through `Deref` (`state.engine`).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// The parts of an [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     /// The shared engine.
     pub engine: Engine,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// The configured API rate limits.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+}
+
+impl AppState {
+    /// The state of a server with this engine, configuration and rate limits.
+    pub fn new(
+        engine: Engine,
+        config: Arc<Config>,
+        limiter: Arc<crate::ratelimit::RateLimiter>,
+    ) -> Self {
+        AppState(Arc::new(AppParts {
+            engine,
+            config,
+            limiter,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 /// The app: `/_flowgate/health`, `/_flowgate/outbox` (GET lists, DELETE empties) plus every
@@ -239,11 +268,7 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
     let limiter = Arc::new(crate::ratelimit::RateLimiter::new(
         config.rate_limits.clone(),
     ));
-    let state = AppState {
-        engine,
-        config: Arc::new(config),
-        limiter,
-    };
+    let state = AppState::new(engine, Arc::new(config), limiter);
     let resumed = state.engine.start_background(lease(&state.config)).await;
     if resumed > 0 {
         tracing::info!(count = resumed, "resumed running executions from the store");
