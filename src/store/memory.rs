@@ -147,11 +147,14 @@ impl MemoryStore {
     /// Drops a retired execution and its index entries.
     fn evict(&self, id: &Arc<str>) {
         if let Some((_, entry)) = self.execs.remove(&**id) {
-            let key = (entry.record.flow_id.clone(), entry.record.name.clone());
-            self.names.remove_if(&key, |_, v| v == id);
             if let Some(mut m) = self.by_flow.get_mut(&*entry.record.flow_id) {
                 m.remove(&entry.seq);
             }
+            // The key is moved out of the record, not cloned: the flow id is shared by every
+            // execution of the flow, and a clone writes its count from both workers.
+            let entry = *entry;
+            let key = (entry.record.flow_id, entry.record.name);
+            self.names.remove_if(&key, |_, v| v == id);
         }
     }
 }
@@ -263,7 +266,6 @@ impl Store for MemoryStore {
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
                 let id = record.id.clone();
                 let mode = record.mode;
-                let flow_id = record.flow_id.clone();
                 self.execs.insert(
                     id.clone(),
                     Box::new(ExecEntry {
@@ -284,8 +286,21 @@ impl Store for MemoryStore {
                         },
                     }),
                 );
-                v.insert(id.clone());
-                self.by_flow.entry(flow_id).or_default().insert(seq, id);
+                // The flow id is borrowed from the name index's key: a clone of it (shared by
+                // every execution of the flow) is only stored for the flow's first execution.
+                let flow_id = &v.key().0;
+                match self.by_flow.get_mut(&**flow_id) {
+                    Some(mut m) => {
+                        m.insert(seq, id.clone());
+                    }
+                    None => {
+                        self.by_flow
+                            .entry(flow_id.clone())
+                            .or_default()
+                            .insert(seq, id.clone());
+                    }
+                }
+                v.insert(id);
                 Ok(InsertOutcome::Inserted)
             }
         }
