@@ -229,7 +229,11 @@ pub(crate) async fn run<'a>(
         return Err(Interrupt::Cancelled);
     }
     tokio::pin!(work);
+    // The call is polled first: a call that answers at once (a mock, a test case) then never
+    // sets up the timer or the cancellation waiter, and an answer ready at the same moment as
+    // the deadline counts as the answer.
     let called = tokio::select! {
+        biased;
         r = &mut work => Some(r),
         _ = sleep_until(deadline) => None,
         _ = cancel.cancelled() => {
