@@ -22,8 +22,15 @@
 //! (`--scenario none --scale` runs only those; `--sync-count 0` or `--waiting 0` skips one).
 //! Options: `--concurrency N`, `--duration S` or `--count N` (requests per scenario, for
 //! profiling under callgrind), `--scenario NAME[,NAME...]`, `--auth verify|off`, `--flowgate PATH`,
-//! `--baseline PATH`, `--presign N`. Only loopback is used; every loop is bounded by a
-//! duration or a count.
+//! `--baseline PATH`, `--presign N`, `--rounds N`. Only loopback is used; every loop is
+//! bounded by a duration or a count.
+//!
+//! `--rounds N` runs each scenario in N stretches that take turns (baseline, 1, 2, ...,
+//! baseline, 1, 2, ...), each a 1/N share of its duration or count, and reports each scenario
+//! over all its stretches. On a host whose load changes during a run (the shared machines
+//! this runs on: one scenario's CPU per request can move by 20% from one minute to the next),
+//! the baseline and the scenarios then see the same conditions, and the ratio measures the
+//! servers. The default, 1, runs each scenario in one piece as before.
 //!
 //! `--presign N` signs up to N requests of scenarios 1 and 2 before their clock starts (each
 //! with its own nonce and a fresh timestamp, exactly as they would be signed on the fly) and
@@ -40,7 +47,9 @@
 
 mod common;
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,6 +92,7 @@ struct Args {
     flowgate: String,
     baseline: String,
     presign: usize,
+    rounds: u64,
 }
 
 fn args() -> Args {
@@ -116,6 +126,7 @@ fn args() -> Args {
         baseline: get("--baseline")
             .unwrap_or_else(|| "target/release/examples/baseline_server".into()),
         presign: get("--presign").and_then(|v| v.parse().ok()).unwrap_or(0),
+        rounds: get("--rounds").and_then(|v| v.parse().ok()).unwrap_or(1),
     }
 }
 
@@ -460,25 +471,52 @@ struct Report {
     max: f64,
 }
 
-/// Runs `one` from `concurrency` workers for `duration` (or until `count` calls were made in
-/// all, when given); each call returns whether it worked.
-async fn run<F, Fut>(
-    name: &str,
+/// One request of a scenario: `one(i)` sends request number `i` and says whether it worked.
+type Call = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// A scenario to drive: its name, the server process it loads, and its request.
+struct Scenario {
+    name: &'static str,
     server_pid: u32,
+    call: Call,
+}
+
+/// Wraps a scenario's request function as a [`Call`] (one boxed future per request, the
+/// same cost for every scenario, the baseline's too).
+fn call<F, Fut>(one: F) -> Call
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    Arc::new(move |i| Box::pin(one(i)))
+}
+
+/// What one stretch of a scenario measured; a scenario's [`Report`] merges its stretches.
+#[derive(Default)]
+struct Slice {
+    latencies_us: Vec<u32>,
+    ok: u64,
+    errors: u64,
+    seconds: f64,
+    server_cpu: f64,
+    client_cpu: f64,
+    steal_ticks: (u64, u64),
+}
+
+/// Runs `scenario` from `concurrency` workers for `duration` (or until `count` calls were
+/// made in all, when given). Request numbers start at `first` (plus a billion per worker), so
+/// the stretches of one scenario never reuse a number (scenario 3 names executions by it).
+async fn run_slice(
+    scenario: &Scenario,
     concurrency: usize,
     duration: Duration,
     count: Option<u64>,
-    one: F,
-) -> Report
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let one = Arc::new(one);
+    first: u64,
+) -> Slice {
     let tally = Arc::new(Tally::default());
     let issued = Arc::new(AtomicU64::new(0));
     let (server_cpu, client_cpu) = (
-        common::cpu_seconds(server_pid),
+        common::cpu_seconds(scenario.server_pid),
         common::cpu_seconds(std::process::id()),
     );
     let steal = common::cpu_steal_ticks();
@@ -486,12 +524,12 @@ where
     let deadline = start + duration;
     let mut workers = Vec::new();
     for w in 0..concurrency {
-        let one = one.clone();
+        let one = scenario.call.clone();
         let tally = tally.clone();
         let issued = issued.clone();
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
-            let mut i = w as u64 * 1_000_000_000;
+            let mut i = w as u64 * 1_000_000_000 + first;
             while Instant::now() < deadline
                 && count.is_none_or(|n| issued.fetch_add(1, Ordering::Relaxed) < n)
             {
@@ -508,35 +546,58 @@ where
             lat
         }));
     }
-    let mut all = Vec::new();
+    let mut latencies_us = Vec::new();
     for w in workers {
-        all.extend(w.await.unwrap());
+        latencies_us.extend(w.await.unwrap());
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let server_cpu = common::cpu_seconds(server_pid) - server_cpu;
-    let client_cpu = common::cpu_seconds(std::process::id()) - client_cpu;
-    let steal = common::steal_percent(steal, common::cpu_steal_ticks());
-    all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            0.0
-        } else {
-            all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0
-        }
-    };
-    let ok = tally.ok.load(Ordering::Relaxed);
-    let per_request = |cpu: f64| cpu * 1e6 / (all.len().max(1) as f64);
-    Report {
-        name: name.to_string(),
-        server_us: per_request(server_cpu),
-        client_us: per_request(client_cpu),
-        steal,
-        requests: ok + tally.errors.load(Ordering::Relaxed),
+    let after = common::cpu_steal_ticks();
+    Slice {
+        latencies_us,
+        ok: tally.ok.load(Ordering::Relaxed),
         errors: tally.errors.load(Ordering::Relaxed),
-        rate: ok as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+        seconds: start.elapsed().as_secs_f64(),
+        server_cpu: common::cpu_seconds(scenario.server_pid) - server_cpu,
+        client_cpu: common::cpu_seconds(std::process::id()) - client_cpu,
+        steal_ticks: (after.0 - steal.0, after.1 - steal.1),
+    }
+}
+
+impl Report {
+    /// The scenario's figures over all its stretches.
+    fn from_slices(name: &str, slices: Vec<Slice>) -> Report {
+        let mut all = Slice::default();
+        for s in slices {
+            all.latencies_us.extend(s.latencies_us);
+            all.ok += s.ok;
+            all.errors += s.errors;
+            all.seconds += s.seconds;
+            all.server_cpu += s.server_cpu;
+            all.client_cpu += s.client_cpu;
+            all.steal_ticks.0 += s.steal_ticks.0;
+            all.steal_ticks.1 += s.steal_ticks.1;
+        }
+        let lat = &mut all.latencies_us;
+        lat.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                0.0
+            } else {
+                lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0
+            }
+        };
+        let per_request = |cpu: f64| cpu * 1e6 / (lat.len().max(1) as f64);
+        Report {
+            name: name.to_string(),
+            server_us: per_request(all.server_cpu),
+            client_us: per_request(all.client_cpu),
+            steal: common::steal_percent((0, 0), all.steal_ticks),
+            requests: all.ok + all.errors,
+            errors: all.errors,
+            rate: all.ok as f64 / all.seconds.max(f64::EPSILON),
+            p50: pct(0.50),
+            p99: pct(0.99),
+            max: lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        }
     }
 }
 
@@ -597,19 +658,21 @@ fn main() {
         println!("flowgate start-up to healthy: {:.1} ms, idle RSS {:.1} MiB", startup.as_secs_f64() * 1000.0, idle);
         let c = client();
         let wf = setup(&c, fg.port).await;
-        let mut reports = Vec::new();
+        let mut scenarios = Vec::new();
         let port = fg.port;
+        // Kept until the end: the scenarios run after all of them are set up.
+        let mut baseline_server = None;
         if want("baseline") {
-            let base = start_baseline(&a.baseline);
+            let base = baseline_server.insert(start_baseline(&a.baseline));
             let bport = base.port;
             let cl = c.clone();
-            reports.push(run("baseline (bare axum, fixed JSON)", base.child.id(), a.concurrency, a.duration, a.count, move |_| {
+            scenarios.push(Scenario { name: "baseline (bare axum, fixed JSON)", server_pid: base.child.id(), call: call(move |_| {
                 let cl = cl.clone();
                 async move {
                     let req = Request::builder().uri(format!("http://127.0.0.1:{bport}/")).body(Full::new(axum::body::Bytes::new())).unwrap();
                     matches!(send_status(&cl, req).await, Ok((200, _)))
                 }
-            }).await);
+            }) });
         }
         let presign = a.count.map_or(a.presign, |n| (n as usize).min(a.presign));
         if want("alibaba-sync") {
@@ -621,13 +684,13 @@ fn main() {
                     ("Input", format!("{{\"i\":{i}}}")),
                 ])
             });
-            reports.push(run("1 alibaba StartSyncExecution (Express, 3 Pass)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
+            scenarios.push(Scenario { name: "1 alibaba StartSyncExecution (Express, 3 Pass)", server_pid: fg.child.id(), call: call(move |i| {
                 let cl = cl.clone();
                 let req = requests.take(i);
                 async move {
                     matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "Succeeded")
                 }
-            }).await);
+            }) });
         }
         if want("huawei-sync") {
             let cl = c.clone();
@@ -635,17 +698,17 @@ fn main() {
             let requests = Presigned::new(presign, move |i| {
                 huawei(port, Method::POST, &path, Some(&json!({"input": {"i": i}})))
             });
-            reports.push(run("2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
+            scenarios.push(Scenario { name: "2 huawei sync-executions (EXPRESS, 2 Operation + End, mock)", server_pid: fg.child.id(), call: call(move |i| {
                 let cl = cl.clone();
                 let req = requests.take(i);
                 async move {
                     matches!(send_status(&cl, req).await, Ok((200, Some(s))) if s == "success")
                 }
-            }).await);
+            }) });
         }
         if want("alibaba-e2e") {
             let cl = c.clone();
-            reports.push(run("3 alibaba StartExecution + DescribeExecution(WaitTimeSeconds) (Standard)", fg.child.id(), a.concurrency, a.duration, a.count, move |i| {
+            scenarios.push(Scenario { name: "3 alibaba StartExecution + DescribeExecution(WaitTimeSeconds) (Standard)", server_pid: fg.child.id(), call: call(move |i| {
                 let cl = cl.clone();
                 async move {
                     let name = format!("e{i}");
@@ -671,11 +734,29 @@ fn main() {
                     }
                     false
                 }
-            }).await);
+            }) });
         }
+        // Each scenario runs in `rounds` stretches, taking turns, so a change in the host's
+        // load in the middle of a run weighs on every scenario alike.
+        let rounds = a.rounds.max(1);
+        let stretch = a.duration.div_f64(rounds as f64);
+        let mut slices: Vec<Vec<Slice>> = scenarios.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for (s, scenario) in scenarios.iter().enumerate() {
+                let count = a.count.map(|n| n / rounds + u64::from(round < n % rounds));
+                let first = round * 10_000_000;
+                slices[s].push(run_slice(scenario, a.concurrency, stretch, count, first).await);
+            }
+        }
+        let reports: Vec<Report> = scenarios
+            .iter()
+            .zip(slices)
+            .map(|(s, slices)| Report::from_slices(s.name, slices))
+            .collect();
         let base = reports.iter().find(|r| r.name.starts_with("baseline")).map(|r| r.rate);
         let signing = if a.presign > 0 { format!("scenarios 1-2 pre-signed (up to {} each)", a.presign) } else { "signed on the fly".to_string() };
-        println!("\nconcurrency {}, {:.0} s per scenario, auth {}, memory store, {signing}", a.concurrency, a.duration.as_secs_f64(), a.auth);
+        let turns = if rounds > 1 { format!(" in {rounds} turns") } else { String::new() };
+        println!("\nconcurrency {}, {:.0} s per scenario{turns}, auth {}, memory store, {signing}", a.concurrency, a.duration.as_secs_f64(), a.auth);
         println!("{:<72} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>9}", "scenario", "requests", "errors", "per s", "p50 ms", "p99 ms", "max ms", "vs base");
         for r in &reports {
             let ratio = base.map(|b| format!("{:.0}%", r.rate / b * 100.0)).unwrap_or_default();
