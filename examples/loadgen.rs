@@ -558,7 +558,10 @@ async fn run_slice(
         seconds: start.elapsed().as_secs_f64(),
         server_cpu: common::cpu_seconds(scenario.server_pid) - server_cpu,
         client_cpu: common::cpu_seconds(std::process::id()) - client_cpu,
-        steal_ticks: (after.0 - steal.0, after.1 - steal.1),
+        steal_ticks: (
+            after.0.saturating_sub(steal.0),
+            after.1.saturating_sub(steal.1),
+        ),
     }
 }
 
