@@ -32,18 +32,14 @@ pub struct AppParts {
     /// The shared engine.
     pub engine: Engine,
     /// The configuration the server started with.
-    pub config: Arc<Config>,
+    pub config: Config,
     /// The configured API rate limits.
-    pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 impl AppState {
     /// The state of a server with this engine, configuration and rate limits.
-    pub fn new(
-        engine: Engine,
-        config: Arc<Config>,
-        limiter: Arc<crate::ratelimit::RateLimiter>,
-    ) -> Self {
+    pub fn new(engine: Engine, config: Config, limiter: crate::ratelimit::RateLimiter) -> Self {
         AppState(Arc::new(AppParts {
             engine,
             config,
@@ -265,10 +261,8 @@ pub async fn prepare(config: Config) -> Result<(AppState, Vec<Box<dyn Dialect>>)
             })?;
         tracing::info!(count = keys.len(), dir = %dir.display(), "deployed flows from the flows directory");
     }
-    let limiter = Arc::new(crate::ratelimit::RateLimiter::new(
-        config.rate_limits.clone(),
-    ));
-    let state = AppState::new(engine, Arc::new(config), limiter);
+    let limiter = crate::ratelimit::RateLimiter::new(config.rate_limits.clone());
+    let state = AppState::new(engine, config, limiter);
     let resumed = state.engine.start_background(lease(&state.config)).await;
     if resumed > 0 {
         tracing::info!(count = resumed, "resumed running executions from the store");

@@ -302,7 +302,7 @@ enum ReportSource {
 /// What a callback task waits with once its callee has the token.
 struct CallbackWait<'t> {
     report: ReportSource,
-    token: &'t String,
+    token: &'t str,
     /// When the task times out (its `timeout`, counted from its first scheduling).
     deadline: Option<tokio::time::Instant>,
     timeout: Option<Duration>,
@@ -339,7 +339,7 @@ async fn finish_callback<'a>(
                     label,
                     *cause,
                     EventDetail::more(DetailMore {
-                        task_token: Some(t.clone()),
+                        task_token: Some(t.to_string()),
                         ..Default::default()
                     }),
                 )
@@ -382,7 +382,7 @@ async fn finish_callback<'a>(
                     label,
                     *cause,
                     EventDetail::more(DetailMore {
-                        task_token: Some(t.clone()),
+                        task_token: Some(t.to_string()),
                         ..Default::default()
                     }),
                 )
