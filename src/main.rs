@@ -7,15 +7,16 @@ use clap::{Parser, Subcommand};
 use flowgate::config::Config;
 use flowgate::dialects;
 
-/// How many tasks a busy worker runs between two looks at the sockets (tokio's default: 61).
+/// How many task polls a busy worker runs between two looks at the sockets and timers
+/// (tokio's default: 61).
 ///
 /// A worker takes the connections that became ready when it looks, so with the default and
 /// 64 busy connections a worker always had new work before its queue ran dry. It then never
 /// took work from the other worker, and when the kernel paused one worker to run another
 /// process (the client, on a shared machine), the connections queued on it waited out the
 /// pause: p99 4.5-5.1 ms at 64 connections. At 256 a worker empties its queue first, then
-/// takes queued work from the paused one: p99 2.1-3.3 ms, throughput unchanged within the
-/// noise (BENCHMARKS.md, "Session of 2026-12-07, night").
+/// takes queued work from the paused one (the likely mechanism): p99 2.1-3.3 ms, throughput
+/// unchanged within the noise (BENCHMARKS.md, "Session of 2026-12-07, night").
 const EVENT_INTERVAL: u32 = 256;
 
 /// flowgate: Alibaba fnf and Huawei FunctionGraph workflow APIs on one local engine.
