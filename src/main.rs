@@ -10,13 +10,12 @@ use flowgate::dialects;
 /// How many task polls a busy worker runs between two looks at the sockets and timers
 /// (tokio's default: 61).
 ///
-/// A worker takes the connections that became ready when it looks, so with the default and
-/// 64 busy connections a worker always had new work before its queue ran dry. It then never
-/// took work from the other worker, and when the kernel paused one worker to run another
-/// process (the client, on a shared machine), the connections queued on it waited out the
-/// pause: p99 4.5-5.1 ms at 64 connections. At 256 a worker empties its queue first, then
-/// takes queued work from the paused one (the likely mechanism): p99 2.1-3.3 ms, throughput
-/// unchanged within the noise (BENCHMARKS.md, "Session of 2026-12-07, night").
+/// At 64 busy connections on the 2-core machine the load generator shares with the server,
+/// p99 was 4.5-5.1 ms with the default and 2.1-3.3 ms with 256, throughput unchanged within
+/// the noise. With 256 the workers run out of queued work about 1.6 times as often, and then
+/// take work from the other worker's queue before waiting on the sockets; the likely reason is
+/// that connections queued on a worker the kernel has paused (to run the client) wait less.
+/// Measurements: BENCHMARKS.md, "Session of 2026-12-07, night".
 const EVENT_INTERVAL: u32 = 256;
 
 /// flowgate: Alibaba fnf and Huawei FunctionGraph workflow APIs on one local engine.
