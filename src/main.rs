@@ -12,9 +12,10 @@ use flowgate::dialects;
 ///
 /// At 64 busy connections on the 2-core machine the load generator shares with the server,
 /// p99 was 4.5-5.1 ms with the default and 2.1-3.3 ms with 256, throughput unchanged within
-/// the noise. With 256 the workers run out of queued work about 1.6 times as often, and then
-/// take work from the other worker's queue before waiting on the sockets; the likely reason is
-/// that connections queued on a worker the kernel has paused (to run the client) wait less.
+/// the noise. With 256 a worker empties its own queue more often, and then takes work from the
+/// other worker's queue (1.4 times as many steals) or waits on the sockets (1.6 times as many
+/// parks). The likely reason for the shorter tail: connections queued on a worker the kernel
+/// has paused (to run the client) are taken over sooner.
 /// Measurements: BENCHMARKS.md, "Session of 2026-12-07, night".
 const EVENT_INTERVAL: u32 = 256;
 
