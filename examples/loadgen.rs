@@ -550,7 +550,6 @@ async fn run_slice(
     for w in workers {
         latencies_us.extend(w.await.unwrap());
     }
-    let after = common::cpu_steal_ticks();
     Slice {
         latencies_us,
         ok: tally.ok.load(Ordering::Relaxed),
@@ -558,10 +557,7 @@ async fn run_slice(
         seconds: start.elapsed().as_secs_f64(),
         server_cpu: common::cpu_seconds(scenario.server_pid) - server_cpu,
         client_cpu: common::cpu_seconds(std::process::id()) - client_cpu,
-        steal_ticks: (
-            after.0.saturating_sub(steal.0),
-            after.1.saturating_sub(steal.1),
-        ),
+        steal_ticks: common::steal_ticks_since(steal),
     }
 }
 
@@ -593,7 +589,7 @@ impl Report {
             name: name.to_string(),
             server_us: per_request(all.server_cpu),
             client_us: per_request(all.client_cpu),
-            steal: common::steal_percent((0, 0), all.steal_ticks),
+            steal: common::steal_percent(all.steal_ticks),
             requests: all.ok + all.errors,
             errors: all.errors,
             rate: all.ok as f64 / all.seconds.max(f64::EPSILON),

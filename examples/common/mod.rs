@@ -63,12 +63,21 @@ pub fn cpu_steal_ticks() -> (u64, u64) {
     (ticks.get(7).copied().unwrap_or(0), total)
 }
 
-/// The share of the machine's CPU time stolen by the host between two
-/// [`cpu_steal_ticks`] readings, in percent.
-pub fn steal_percent(before: (u64, u64), after: (u64, u64)) -> f64 {
-    let total = after.1.saturating_sub(before.1);
-    if total == 0 {
+/// The machine's `(stolen, total)` CPU ticks since an earlier [`cpu_steal_ticks`] reading
+/// (zero, not an underflow, when `/proc/stat` could not be read).
+pub fn steal_ticks_since(before: (u64, u64)) -> (u64, u64) {
+    let now = cpu_steal_ticks();
+    (
+        now.0.saturating_sub(before.0),
+        now.1.saturating_sub(before.1),
+    )
+}
+
+/// The share of `(stolen, total)` ticks (see [`steal_ticks_since`]) the host stole, in
+/// percent.
+pub fn steal_percent(ticks: (u64, u64)) -> f64 {
+    if ticks.1 == 0 {
         return 0.0;
     }
-    after.0.saturating_sub(before.0) as f64 * 100.0 / total as f64
+    ticks.0 as f64 * 100.0 / ticks.1 as f64
 }
