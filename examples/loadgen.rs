@@ -208,7 +208,7 @@ responses = [{{ attempts = "*", return = {{ ok = true }} }}]
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        if let Some(mut s) = common::connect_to_listener(port, Duration::from_secs(30)) {
             use std::io::{Read, Write};
             let _ = s.write_all(
                 b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -237,7 +237,7 @@ fn start_baseline(path: &str) -> Server {
         config: None,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while common::connect_to_listener(port, Duration::from_secs(1)).is_none() {
         assert!(Instant::now() < deadline, "baseline did not start");
         std::thread::sleep(Duration::from_millis(5));
     }

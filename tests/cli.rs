@@ -71,8 +71,14 @@ fn serve_answers_health_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut body = String::new();
     while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        // A poll of a port nobody listens on yet can connect the socket to itself (same
+        // source and destination port); that socket never answers, so it is skipped.
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .filter(|s| s.local_addr().ok() != s.peer_addr().ok());
+        if let Some(mut s) = stream {
             use std::io::Read;
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             s.write_all(b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .unwrap();
             s.read_to_string(&mut body).unwrap();

@@ -81,3 +81,22 @@ pub fn steal_percent(ticks: (u64, u64)) -> f64 {
     }
     ticks.0 as f64 * 100.0 / ticks.1 as f64
 }
+
+/// A connection to whatever listens on loopback `port`, or `None` while nothing does.
+///
+/// Polling a port nobody listens on yet can connect a socket to itself: Linux picks the
+/// source port from the same ephemeral range `port` came from, and a connect whose source and
+/// destination match opens (TCP simultaneous open). Such a socket echoes the health request
+/// back and never closes, so a start-up wait hung on it; it is refused here. Reads time out
+/// after `read_timeout`, so a listener that never answers is a failed poll, not a hang.
+pub fn connect_to_listener(
+    port: u16,
+    read_timeout: std::time::Duration,
+) -> Option<std::net::TcpStream> {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    if stream.local_addr().ok()? == stream.peer_addr().ok()? {
+        return None;
+    }
+    stream.set_read_timeout(Some(read_timeout)).ok()?;
+    Some(stream)
+}
