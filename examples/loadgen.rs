@@ -146,7 +146,20 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server the way an operator would, with SIGTERM, so a profiler wrapped
+    /// around it (`--flowgate` naming a script that `exec`s valgrind or perf) writes its
+    /// output; SIGKILL only if it has not exited within 30 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(config) = &self.config {
@@ -338,7 +351,7 @@ async fn send_raw(
     client: &HttpClient,
     req: Request<Full<axum::body::Bytes>>,
 ) -> Result<(u16, axum::body::Bytes), String> {
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| error_chain(&e))?;
     let status = resp.status().as_u16();
     let bytes = resp
         .into_body()
@@ -347,6 +360,19 @@ async fn send_raw(
         .map_err(|e| e.to_string())?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// An error with its causes (hyper's own text is only the kind, such as "client error
+/// (SendRequest)"; the cause says what happened to the connection).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Sends a request; the HTTP status and the answer as JSON (`null` when it is not).
