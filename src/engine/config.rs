@@ -19,10 +19,12 @@ pub struct EngineConfig {
     /// Concurrency of a Map state that sets none.
     pub default_map_concurrency: u32,
     /// Finished Express executions kept in memory (oldest dropped first). The clouds keep
-    /// little of Express runs (Huawei: no history; Alibaba: API history in preview); 1 000
-    /// keeps what a client looks at right after its calls, and a set that small stays in the
-    /// CPU caches: at 10 000, the cache misses of dropping and reusing cold records cost sync
-    /// starts 10–15% of their throughput (BENCHMARKS.md §2).
+    /// little of Express runs (Huawei: no history; Alibaba: API history in preview); 100
+    /// keeps what a client looks at right after its calls, and a set that small stays in a
+    /// core's own cache (a finished execution is about 5 KiB in many small blocks). Past
+    /// that, each sync start drops and reuses cold memory: on a 2-vCPU AMD EPYC (512 KiB of L2
+    /// a core) 1 000 cost the server ~20% more CPU a request than 100, and 10 000 cost 10–15%
+    /// of throughput on an Intel Xeon (BENCHMARKS.md §2).
     pub express_retention: usize,
     /// Finished Standard executions kept by the memory store (oldest dropped first).
     pub standard_retention: usize,
@@ -42,7 +44,7 @@ impl Default for EngineConfig {
             max_payload_bytes: 256 * 1024,
             max_history_events: 5000,
             default_map_concurrency: 40,
-            express_retention: 1_000,
+            express_retention: 100,
             standard_retention: 100_000,
             park_waits_after_seconds: 1.0,
         }
