@@ -22,7 +22,7 @@ pub struct EngineConfig {
     /// little of Express runs (Huawei: no history; Alibaba: API history in preview); 100
     /// keeps what a client looks at right after its calls, and a set that small stays in a
     /// core's own cache (a finished execution is about 5 KiB in many small blocks). Past
-    /// that, each sync start drops and reuses cold memory: on a 2-vCPU AMD EPYC (512 KiB of L2
+    /// that, each sync start drops and reuses cold memory: on a 2-vCPU AMD EPYC (1 MiB of L2
     /// a core) 1 000 cost the server ~20% more CPU a request than 100, and 10 000 cost 10–15%
     /// of throughput on an Intel Xeon (BENCHMARKS.md §2).
     pub express_retention: usize,
