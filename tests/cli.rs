@@ -4,6 +4,11 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The benchmarks' helpers, for their loopback start-up poll (it refuses a socket connected to
+/// itself, see `connect_to_listener`).
+#[path = "../examples/common/mod.rs"]
+mod bench_common;
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_flowgate")
 }
@@ -71,14 +76,8 @@ fn serve_answers_health_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut body = String::new();
     while Instant::now() < deadline {
-        // A poll of a port nobody listens on yet can connect the socket to itself (same
-        // source and destination port); that socket never answers, so it is skipped.
-        let stream = std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .filter(|s| s.local_addr().ok() != s.peer_addr().ok());
-        if let Some(mut s) = stream {
+        if let Some(mut s) = bench_common::connect_to_listener(port, Duration::from_secs(10)) {
             use std::io::Read;
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             s.write_all(b"GET /_flowgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .unwrap();
             s.read_to_string(&mut body).unwrap();

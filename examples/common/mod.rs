@@ -1,5 +1,6 @@
-//! Helpers the benchmark examples share: command-line numbers and what `/proc` says about a
-//! process. Each example uses some of them.
+//! Helpers the benchmark examples share: command-line numbers, what `/proc` says about a
+//! process, and a loopback start-up poll. Each example uses some of them; `tests/cli.rs`
+//! uses the poll.
 #![allow(dead_code)]
 
 /// The number after `name` on the command line, or `default`.
